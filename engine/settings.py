@@ -46,6 +46,14 @@ class Settings(BaseSettings):
         Path("./clusterbus.key"), description="file holding the base64 AES-256 key"
     )
     source: str = Field("clusterbus", description="CloudEvents source of what we publish")
+    topology_prefix: str = Field(
+        "clusterbus",
+        pattern=r"^[a-z][a-z0-9_.-]*$",
+        description="prefix of every exchange and queue name (tests use a unique one)",
+    )
+    delay_levels_ms: tuple[int, ...] = Field(
+        (1000, 2000, 5000, 10000, 30000, 60000), description="retry/poll delay queue TTLs"
+    )
 
     @field_validator("store_url")
     @classmethod
