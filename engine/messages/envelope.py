@@ -3,7 +3,7 @@
 The same attributes are mirrored into AMQP properties (see ``amqp_properties``) so that
 brokers, tools and producers in other languages can route and trace without parsing the body.
 On input both structured mode (body = the whole event) and binary mode (``ce-*`` headers,
-body = ``data``) are accepted by ``engine.bus.codec``.
+body = ``data``) are accepted by ``engine.messages.codec``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Envelope(BaseModel):
     type: str = Field(min_length=1, max_length=128, pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
     subject: str = Field(min_length=1, max_length=128, description="the cluster id")
     time: datetime = Field(default_factory=utcnow)
-    datacontenttype: Literal["application/json"] = CONTENT_TYPE_JSON
+    datacontenttype: Literal["application/json"] = "application/json"
     correlationid: str = Field(min_length=1, max_length=128)
     causationid: str | None = Field(None, max_length=128)
     data: dict[str, Any] = Field(default_factory=dict)
