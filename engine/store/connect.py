@@ -1,0 +1,142 @@
+"""How the store reaches its database: one synchronous Core code path, two ways to run it.
+
+Every store operation is a plain function ``fn(conn: Connection, *args)`` run inside one
+transaction by a backend:
+
+- PostgreSQL: an async engine over asyncpg; ``run_sync`` executes the function in a greenlet.
+- SQLite: a sync engine over the stdlib sqlite3 driver in a small thread pool, so a whole
+  transaction costs one thread hop. (aiosqlite hops threads for every DBAPI call: ~50 hops and
+  ~6 ms per transaction under SQLAlchemy, which capped single-step writes at ~150/s.)
+  Writes are serialised in-process and start with BEGIN IMMEDIATE; reads use a deferred BEGIN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+T = TypeVar("T")
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY = "clusterbus_read_only"  # execution option: SQLite opens a deferred BEGIN
+_PG_MIGRATION_LOCK = 0x636C_7573_7465_72  # any constant: serialises concurrent migrators
+
+
+class Backend(Protocol):
+    """Runs ``fn(conn, *args)`` in one transaction and returns its result."""
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    async def dispose(self) -> None: ...
+
+
+def open_backend(url: str) -> Backend:
+    """The backend for a ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://`` URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return SqliteBackend(parsed.set(drivername="sqlite+pysqlite").render_as_string(False))
+    return PostgresBackend(create_async_engine(url, pool_size=5, max_overflow=5))
+
+
+class PostgresBackend:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn, *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.write(fn, *args)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class SqliteBackend:
+    def __init__(self, url: str, threads: int = 3) -> None:
+        if make_url(url).database in (None, "", ":memory:"):
+            # One shared connection, or every pooled connection would see its own empty database.
+            threads = 1
+            self.engine = create_sync_engine(
+                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            self.engine = create_sync_engine(url, pool_size=threads, max_overflow=0)
+        _install_sqlite_hooks(self.engine)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="clusterbus-store")
+        # One writer at a time per process: SQLite allows one anyway, and queueing here is
+        # cheaper than SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        self._write_lock = asyncio.Lock()
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        async with self._write_lock:
+            return await self._run(False, fn, args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._run(True, fn, args)
+
+    async def _run(self, read_only: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._transaction, read_only, fn, args)
+
+    def _transaction(self, read_only: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self.engine.connect() as conn:
+            if read_only:
+                conn.execution_options(**{_READ_ONLY: True})
+            with conn.begin():
+                return fn(conn, *args)
+
+    async def dispose(self) -> None:
+        await asyncio.to_thread(self._pool.shutdown, wait=True)
+        self.engine.dispose()
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    """WAL + synchronous=NORMAL, and our own BEGIN so that writers start with BEGIN IMMEDIATE.
+
+    A deferred BEGIN takes the write lock only at the first write: two connections that both
+    read first then cannot upgrade, and one fails with "database is locked" whatever the busy
+    timeout. BEGIN IMMEDIATE takes the lock up front, so writers queue instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver must not emit its own BEGIN
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA foreign_keys = ON",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def upgrade(conn: Connection) -> None:
+    """Upgrade the schema to head inside the caller's transaction; a no-op when at head."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")

@@ -1,0 +1,1 @@
+"""Migration scripts (a package so that a non-editable install ships them)."""
