@@ -81,6 +81,9 @@ class Cloud:
     resources: dict[str, dict[str, Record]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    # kind -> callbacks run when a scheduled GONE removes a record of that kind (not saved:
+    # service modules register them in setup, so a loaded state file gets them again)
+    on_gone: dict[str, list[Callable[[Cloud, Record], None]]] = field(default_factory=dict)
     _serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     # ---- identity of new things -------------------------------------------------------
@@ -131,7 +134,9 @@ class Cloud:
     def remove(self, kind: str, resource_id: str) -> Record | None:
         return self.table(kind).pop(resource_id, None)
 
-    def count(self, kind: str, project_id: str, where: Callable[[Record], bool] | None = None) -> int:
+    def count(
+        self, kind: str, project_id: str, where: Callable[[Record], bool] | None = None
+    ) -> int:
         return len(self.list(kind, project_id, where))
 
     # ---- time ---------------------------------------------------------------------------
@@ -147,17 +152,31 @@ class Cloud:
     def cancel_pending(self, record: Record) -> None:
         record.pop(PENDING_KEY, None)
 
+    def when_gone(self, kind: str, callback: Callable[[Cloud, Record], None]) -> None:
+        """Run ``callback(cloud, record)`` whenever a scheduled GONE removes a ``kind`` record.
+
+        Idempotent, because ``setup`` runs again on every reseed.
+        """
+        callbacks = self.on_gone.setdefault(kind, [])
+        if callback not in callbacks:
+            callbacks.append(callback)
+
     def settle(self) -> None:
         """Apply every scheduled change that is due, in time order."""
         now = self.clock.now()
-        for kind, table in self.resources.items():
+        # list() copies: a when_gone callback may remove records or add a new kind
+        for kind, table in list(self.resources.items()):
             for resource_id in list(table):
-                record = table[resource_id]
+                record = table.get(resource_id)
+                if record is None:
+                    continue
                 pending = record.get(PENDING_KEY)
                 while pending and pending[0][0] <= now:
                     _, changes = pending.pop(0)
                     if changes.get(GONE):
                         self.remove(kind, resource_id)
+                        for callback in self.on_gone.get(kind, []):
+                            callback(self, record)
                         break
                     record.update(changes)
                 if pending == []:

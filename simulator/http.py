@@ -37,7 +37,9 @@ async def read_json(request: web.Request, *, wrapper: str | None = None) -> dict
     return inner
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
 
 

@@ -45,7 +45,9 @@ class Delays(_Strict):
     lb_create: float = Field(60.0, ge=0, description="load balancer PENDING_CREATE -> ACTIVE")
     lb_update: float = Field(5.0, ge=0, description="PENDING_UPDATE -> ACTIVE after a child change")
     lb_delete: float = Field(10.0, ge=0, description="PENDING_DELETE -> gone")
-    member_online: float = Field(10.0, ge=0, description="member OFFLINE -> ONLINE once its server is ACTIVE")
+    member_online: float = Field(
+        10.0, ge=0, description="member OFFLINE -> ONLINE once its server is ACTIVE"
+    )
     fip_active: float = Field(0.0, ge=0, description="floating IP DOWN -> ACTIVE after association")
 
 
