@@ -1,1 +1,12 @@
-"""clusterbus: handlers."""
+"""Stateless OpenStack handlers: one module per service area, one dispatch table here.
+
+``TASK_HANDLERS`` maps every task type to the one handler that performs it.
+"""
+
+from handlers import network, security_groups
+from handlers.base import Handler
+
+TASK_HANDLERS: dict[str, Handler] = {
+    **network.HANDLERS,
+    **security_groups.HANDLERS,
+}

@@ -20,9 +20,21 @@ from aio_pika.abc import (
 from engine.bus import topology as topo
 from engine.bus.batching import run_batches
 from engine.bus.consumer import AckPolicy
-from engine.bus.delivery import BatchHandler, Decoder, Delivery, Handler, RawMessage
+from engine.bus.delivery import (
+    H_ERROR,
+    H_ORIGINAL_EXCHANGE,
+    H_ORIGINAL_ROUTING_KEY,
+    H_QUEUE,
+    H_REASON,
+    BatchHandler,
+    Decoder,
+    Delivery,
+    Handler,
+    RawMessage,
+    copy_properties,
+)
 from engine.bus.errors import BusError
-from engine.bus.publisher import Publisher
+from engine.bus.publisher import Publisher, build_message
 from engine.bus.topology import DelayTarget, Names, Topology
 from engine.messages import codec, registry
 from engine.messages.envelope import Envelope
@@ -151,6 +163,26 @@ class Bus:
         if isinstance(message, Envelope):
             message = RawMessage(message.type, message.body(), message.amqp_properties())
         return await self.publisher.publish_delayed(message, target, delay_ms)
+
+    async def dead_letter(
+        self, delivery: Delivery, reason: str, *, error: str = "Rejected"
+    ) -> None:
+        """Copy one delivery to P.dlx with why (the caller's handler then returns: it is acked)."""
+        message = delivery.message
+        props = copy_properties(message)
+        props["headers"].update(
+            {
+                H_REASON: reason[:500],
+                H_ERROR: error,
+                H_ORIGINAL_EXCHANGE: delivery.exchange,
+                H_ORIGINAL_ROUTING_KEY: delivery.routing_key,
+                H_QUEUE: "",
+            }
+        )
+        log.warning("dead-lettering %s (%s): %s", message.message_id, error, reason)
+        await self.publisher.publish_message(
+            self.names.dlx, delivery.routing_key, build_message(message.body, props)
+        )
 
     # -- consuming ----------------------------------------------------------------------
 

@@ -123,6 +123,10 @@ class Names:
     def handler(self, part: str) -> str:
         return self._n(f"handlers.{part}")
 
+    def handler_queues(self) -> list[str]:
+        """Every handler work queue (one per OpenStack service area)."""
+        return [self.handler(part) for part in HANDLER_ROUTES]
+
     def delay_queue(self, target: DelayTarget, ms: int) -> str:
         return self._n(f"delay.{target}.{ms}")
 

@@ -1,0 +1,131 @@
+"""The handlers role: consume tasks, call the handler for the task type, publish what it says.
+
+The dispatch table is ``handlers.TASK_HANDLERS`` (task type -> handler). Around each call this
+module applies the one retry policy of the system:
+
+    Reply.later          re-publish the task (attempt + 1) through a delay queue: a poll
+    TransientError       re-publish after a backoff, up to ``settings.delivery_limit`` times,
+                         then give up like a terminal error
+    TerminalError        publish the part's ``*.failed`` event with OpenStack's own message
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from engine.bus import Bus
+from engine.bus.delivery import H_ATTEMPT, Delivery, RawMessage
+from engine.logs import bound
+from engine.messages.envelope import Envelope
+from engine.messages.errors import UnknownMessageType
+from engine.settings import Settings
+from handlers.base import Deps, Handler, Reply, TerminalError, TransientError, backoff_ms
+from handlers.errors import classify
+
+log = logging.getLogger(__name__)
+
+# The event that reports a task's terminal failure to the engine; anything else: task.failed.
+FAILURE_EVENT = {
+    "network.ensure": "network.failed",
+    "security_groups.ensure": "security_groups.failed",
+    "loadbalancer.ensure": "loadbalancer.failed",
+    "server.create": "server.failed",
+    "server.poll": "server.failed",
+    "floatingip.ensure": "server.failed",
+    "member.ensure": "server.failed",
+    "member.poll": "server.failed",
+}
+
+
+class HandlerRunner:
+    """Runs one task delivery through its handler and publishes the outcome."""
+
+    def __init__(
+        self, bus: Bus, table: dict[str, Handler], deps: Deps, *, source: str, error_limit: int
+    ) -> None:
+        self._bus = bus
+        self._table = table
+        self._deps = deps
+        self._source = source
+        self._error_limit = error_limit
+
+    async def on_task(self, delivery: Delivery) -> None:
+        task = delivery.envelope
+        handler = self._table.get(task.type)
+        if handler is None:
+            raise UnknownMessageType(f"no handler for task type {task.type!r}")
+        with bound(cluster_id=task.subject, message_id=task.id, task=task.type):
+            try:
+                reply = await handler(dict(task.data), self._deps)
+            except Exception as exc:  # every handler error is classified, never fatal here
+                await self._failed(delivery, classify(exc))
+                return
+            await self._publish_reply(task, reply)
+
+    async def _publish_reply(self, task: Envelope, reply: Reply) -> None:
+        for event in reply.events:
+            await self._bus.publish(
+                task.caused(event.type, event.data, source=self._source), exchange=None
+            )
+        if reply.retry_after_ms is not None:
+            data = {**(reply.retry_data or task.data)}
+            data["attempt"] = int(data.get("attempt", 0)) + 1
+            again = task.caused(task.type, data, source=self._source)
+            await self._bus.publish_delayed(again, target="tasks", delay_ms=reply.retry_after_ms)
+        log.info(
+            "task handled",
+            extra={"events": [e.type for e in reply.events], "later_ms": reply.retry_after_ms},
+        )
+
+    async def _failed(self, delivery: Delivery, error: TransientError | TerminalError) -> None:
+        task = delivery.envelope
+        errors = delivery.attempt
+        if isinstance(error, TransientError) and errors < self._error_limit:
+            log.warning(
+                "task failed, will retry", extra={"error": str(error), "errors": errors + 1}
+            )
+            await self._retry_after_error(task, errors + 1)
+            return
+        reason = str(error) or type(error).__name__
+        log.warning("task failed for good", extra={"reason": reason})
+        await self._bus.publish(
+            task.caused(*self._failure_event(task, reason), source=self._source), exchange=None
+        )
+
+    async def _retry_after_error(self, task: Envelope, errors: int) -> None:
+        again = task.caused(task.type, dict(task.data), source=self._source)
+        properties = again.amqp_properties()
+        properties["headers"][H_ATTEMPT] = errors
+        raw = RawMessage(again.type, again.body(), properties)
+        await self._bus.publish_delayed(raw, target="tasks", delay_ms=backoff_ms(errors - 1))
+
+    @staticmethod
+    def _failure_event(task: Envelope, reason: str) -> tuple[str, dict[str, Any]]:
+        data: dict[str, Any] = {"cluster_id": task.subject, "reason": reason}
+        machine_id = task.data.get("machine_id")
+        event = FAILURE_EVENT.get(task.type, "task.failed")
+        if event == "task.failed":
+            data["task_type"] = task.type
+        if machine_id:
+            data["machine_id"] = machine_id
+        return event, data
+
+
+async def start_handlers(settings: Settings, bus: Bus, store: Any) -> HandlerRunner:
+    """Consume every handler queue with one shared runner."""
+    from engine.cloudpool import ThreadedCloudPool
+    from engine.secrets import StoreSecrets
+    from handlers import TASK_HANDLERS
+
+    deps = Deps(clouds=ThreadedCloudPool(), secrets=StoreSecrets.from_settings(store, settings))
+    runner = HandlerRunner(
+        bus,
+        TASK_HANDLERS,
+        deps,
+        source=f"{settings.source}/handlers",
+        error_limit=settings.delivery_limit,
+    )
+    for queue in bus.names.handler_queues():
+        await bus.consume(queue, runner.on_task, prefetch=settings.prefetch)
+    return runner

@@ -1,0 +1,251 @@
+"""The engine's unit of work: a batch of messages in, one store transaction out.
+
+Per message: skip it if the inbox has seen it, load the aggregate (or take the one this batch
+already advanced), let the pure state machines decide, and turn the decision into a ``Step``:
+new state rows, the inbox row, outbox rows (tasks + notifications) and history rows. The whole
+batch is committed in one transaction; only then does the caller ack and publish the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from engine.messages.codec import encode
+from engine.messages.envelope import Envelope
+from engine.messages.registry import exchange_for
+from engine.store import ClusterRow, HistoryEntry, MachineRow, OutboxMessage, Step, VersionConflict
+from statemachines import ClusterAggregate, Outcome
+
+Decider = Callable[..., tuple[ClusterAggregate | None, Outcome]]
+NOTIFICATIONS = "notifications"
+
+
+class StoreLike(Protocol):
+    async def apply(self, steps: list[Step]) -> list[bool]: ...
+    async def load(self, cluster_id: str) -> tuple[ClusterRow, list[MachineRow]] | None: ...
+
+
+@dataclass
+class Loaded:
+    """An aggregate as this batch knows it, with the row versions the store must still match."""
+
+    aggregate: ClusterAggregate | None
+    cluster_version: int = 0
+    machine_versions: dict[str, int] = field(default_factory=dict)
+    machine_docs: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass
+class Rejected:
+    envelope: Envelope
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    outbox: list[OutboxMessage]
+    rejected: list[Rejected]
+    applied: int
+    duplicates: int
+
+
+class Processor:
+    """Turns envelopes into committed steps; one instance per engine process."""
+
+    def __init__(
+        self,
+        store: StoreLike,
+        decide: Decider,
+        *,
+        consumer: str = "engine",
+        source: str = "clusterbus/engine",
+        exchange_prefix: str = "clusterbus",
+    ) -> None:
+        self._store = store
+        self._decide = decide
+        self._consumer = consumer
+        self._source = source
+        self._prefix = exchange_prefix
+
+    async def process(self, batch: Sequence[Envelope]) -> BatchResult:
+        """Decide and commit a batch; falls back to one message per transaction on a conflict."""
+        try:
+            return await self._process(batch)
+        except VersionConflict:
+            # Another replica wrote one of these aggregates (shard hand-over): redo serially,
+            # each message against freshly loaded state.
+            results = [await self._process([envelope]) for envelope in batch]
+            return BatchResult(
+                outbox=[m for r in results for m in r.outbox],
+                rejected=[x for r in results for x in r.rejected],
+                applied=sum(r.applied for r in results),
+                duplicates=sum(r.duplicates for r in results),
+            )
+
+    async def _process(self, batch: Sequence[Envelope]) -> BatchResult:
+        # A message the inbox already holds comes back from apply() as False; if a later message
+        # of the same batch built on it, its version check fails and process() redoes the batch
+        # one message at a time. Redeliveries are rare, so no extra inbox query per batch.
+        seen: set[str] = set()
+        loaded: dict[str, Loaded] = {}
+        steps: list[Step] = []
+        rejected: list[Rejected] = []
+        duplicates = 0
+        for envelope in batch:
+            if envelope.id in seen:
+                duplicates += 1
+                continue
+            seen.add(envelope.id)
+            state = loaded.get(envelope.subject) or await self._load(envelope.subject)
+            try:
+                aggregate, outcome = self._decide(
+                    state.aggregate, envelope.type, envelope.data, now=datetime.now(UTC)
+                )
+            except ValueError as exc:
+                rejected.append(Rejected(envelope, f"not applicable: {exc}"))
+                continue
+            step, loaded[envelope.subject] = self._step(envelope, state, aggregate, outcome)
+            steps.append(step)
+        results = await self._store.apply(steps) if steps else []
+        outbox = [m for step, ok in zip(steps, results, strict=True) if ok for m in step.outbox]
+        duplicates += results.count(False)
+        return BatchResult(outbox, rejected, results.count(True), duplicates)
+
+    async def _load(self, cluster_id: str) -> Loaded:
+        rows = await self._store.load(cluster_id)
+        if rows is None:
+            return Loaded(None)
+        cluster, machines = rows
+        aggregate = ClusterAggregate.from_rows(
+            cluster.id,
+            cluster.state,
+            cluster.doc,
+            [(m.id, m.role, m.state, m.doc) for m in machines],
+        )
+        return Loaded(
+            aggregate,
+            cluster.version,
+            {m.id: m.version for m in machines},
+            {m.id: (m.state, m.doc) for m in machines},
+        )
+
+    def _step(
+        self,
+        envelope: Envelope,
+        before: Loaded,
+        aggregate: ClusterAggregate | None,
+        outcome: Outcome,
+    ) -> tuple[Step, Loaded]:
+        now = datetime.now(UTC)
+        step = Step(consumer=self._consumer, message_id=envelope.id)
+        after = Loaded(aggregate)
+        if aggregate is not None:
+            self._state_rows(step, before, after, aggregate, now)
+        step.outbox.extend(self._emitted(envelope, outcome, aggregate))
+        if not any(change.kind == "cluster" for change in outcome.changes):
+            # Every applied message leaves one cluster-level history row (the audit trail).
+            state = str(aggregate.state.value) if aggregate is not None else "none"
+            step.history.append(
+                HistoryEntry(
+                    cluster_id=envelope.subject,
+                    machine_id=None,
+                    from_state=state,
+                    to_state=state,
+                    trigger=envelope.type,
+                    message_id=envelope.id,
+                    note="recorded without a cluster transition",
+                    at=now,
+                )
+            )
+        step.history.extend(
+            HistoryEntry(
+                cluster_id=envelope.subject,
+                machine_id=change.id if change.kind == "machine" else None,
+                from_state=change.from_state,
+                to_state=change.to_state,
+                trigger=change.trigger,
+                message_id=envelope.id,
+                ignored=change.ignored,
+                note=change.note,
+                at=now,
+            )
+            for change in outcome.changes
+        )
+        return step, after
+
+    def _state_rows(
+        self, step: Step, before: Loaded, after: Loaded, aggregate: ClusterAggregate, now: datetime
+    ) -> None:
+        cluster_doc, machines = aggregate.to_rows()
+        step.clusters.append(
+            ClusterRow(
+                id=aggregate.id,
+                state=str(aggregate.state.value),
+                version=before.cluster_version,
+                doc=cluster_doc,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        after.cluster_version = before.cluster_version + 1
+        for machine_id, role, state, doc in machines:
+            version = before.machine_versions.get(machine_id, 0)
+            if before.machine_docs.get(machine_id) == (state, doc):
+                after.machine_versions[machine_id] = version
+            else:
+                step.machines.append(
+                    MachineRow(machine_id, aggregate.id, role, state, version, doc, now, now)
+                )
+                after.machine_versions[machine_id] = version + 1
+            after.machine_docs[machine_id] = (state, doc)
+        present = {m[0] for m in machines}
+        step.deleted_machine_ids.extend(m for m in before.machine_versions if m not in present)
+
+    def _emitted(
+        self, envelope: Envelope, outcome: Outcome, aggregate: ClusterAggregate | None
+    ) -> list[OutboxMessage]:
+        messages: list[OutboxMessage] = []
+        for emit in outcome.emits:
+            follow_up = envelope.caused(emit.type, emit.data, source=self._source)
+            messages.append(self._outbox(follow_up, exchange_for(emit.type, self._prefix)))
+        if aggregate is None:
+            return messages
+        snapshot = aggregate.snapshot()
+        for change in outcome.changes:
+            if change.ignored:
+                continue
+            note = self._notification(envelope, change, snapshot)
+            key = f"{note.type}.{change.to_state}.{envelope.subject}"
+            messages.append(self._outbox(note, f"{self._prefix}.{NOTIFICATIONS}", key))
+        return messages
+
+    def _notification(self, envelope: Envelope, change: Any, snapshot: dict[str, Any]) -> Envelope:
+        data: dict[str, Any] = {
+            "cluster_id": envelope.subject,
+            "from_state": change.from_state,
+            "to_state": change.to_state,
+            "trigger": change.trigger,
+        }
+        if change.kind == "machine":
+            data["machine_id"] = change.id
+            data["snapshot"] = next(
+                (m for m in snapshot.get("machines", []) if m.get("id") == change.id), {}
+            )
+            return envelope.caused("machine.state_changed", data, source=self._source)
+        data["snapshot"] = snapshot
+        return envelope.caused("cluster.state_changed", data, source=self._source)
+
+    @staticmethod
+    def _outbox(envelope: Envelope, exchange: str, routing_key: str | None = None) -> OutboxMessage:
+        body, properties = encode(envelope)
+        return OutboxMessage(
+            seq=None,
+            message_id=envelope.id,
+            exchange=exchange,
+            routing_key=routing_key or envelope.type,
+            body=body,
+            properties=properties,
+        )

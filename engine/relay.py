@@ -1,0 +1,67 @@
+"""The outbox relay: publishes committed outbox rows with confirms and marks them sent.
+
+The engine publishes a batch's rows right after its commit (the fast path). The relay's sweep
+catches what the fast path could not: rows left by a crash between commit and publish (swept at
+start-up) or by a broker outage. A row may be published twice (fast path and sweep racing, or a
+crash after publish and before ``mark_sent``); consumers de-duplicate by message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from engine.bus import Bus
+from engine.bus.errors import BusError
+from engine.store import OutboxMessage, Store
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, store: Store, bus: Bus, *, sweep_interval_s: float = 2.0) -> None:
+        self._store = store
+        self._bus = bus
+        self._interval = sweep_interval_s
+
+    async def publish(self, messages: Sequence[OutboxMessage]) -> int:
+        """Publish concurrently (each confirmed), then mark the published rows sent."""
+        if not messages:
+            return 0
+        results = await asyncio.gather(
+            *(self._publish_one(m) for m in messages), return_exceptions=True
+        )
+        sent = [m.seq for m, r in zip(messages, results, strict=True) if r is None and m.seq]
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            log.warning(
+                "outbox publish failed", extra={"failed": len(failed), "error": str(failed[0])}
+            )
+        if sent:
+            await self._store.mark_sent(sent)
+        return len(sent)
+
+    async def _publish_one(self, message: OutboxMessage) -> None:
+        await self._bus.publish_raw(
+            message.exchange, message.routing_key, message.body, message.properties
+        )
+
+    async def sweep(self) -> int:
+        """Publish every unsent row, oldest first; returns how many were sent."""
+        total = 0
+        while rows := await self._store.unsent_outbox(limit=500):
+            sent = await self.publish(rows)
+            total += sent
+            if sent < len(rows):
+                break  # the broker refuses: try again on the next sweep
+        return total
+
+    async def run(self) -> None:
+        """Sweep forever (the engine cancels this task on shutdown)."""
+        while True:
+            try:
+                await self.sweep()
+            except (BusError, OSError) as exc:
+                log.warning("outbox sweep failed", extra={"error": str(exc)})
+            await asyncio.sleep(self._interval)
