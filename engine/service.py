@@ -10,7 +10,8 @@ import signal
 
 from engine.bus import Bus
 from engine.bus.delivery import Delivery
-from engine.processor import Processor
+from engine.processor import Decider, Processor
+from engine.reconciler import Reconciler
 from engine.relay import OutboxRelay
 from engine.settings import Settings
 from engine.store import Store
@@ -26,12 +27,20 @@ CRASH_EXIT_CODE = 86
 class EngineService:
     """Consumes the shard queues in batches and applies them through the Processor."""
 
-    def __init__(self, settings: Settings, bus: Bus, store: Store, *, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        store: Store,
+        *,
+        max_batch: int = 64,
+        decide: Decider = handle,
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.store = store
         self.processor = Processor(
-            store, handle, source=f"{settings.source}/engine", exchange_prefix=bus.names.prefix
+            store, decide, source=f"{settings.source}/engine", exchange_prefix=bus.names.prefix
         )
         self.relay = OutboxRelay(store, bus)
         self._max_batch = max_batch
@@ -52,6 +61,13 @@ class EngineService:
                 prefetch=self.settings.prefetch,
             )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        reconciler = Reconciler(
+            self.store,
+            self.bus,
+            interval_s=self.settings.reconcile_interval_s,
+            source=f"{self.settings.source}/reconciler",
+        )
+        self._tasks.append(asyncio.create_task(reconciler.run(), name="reconciler"))
 
     async def on_batch(self, deliveries: list[Delivery]) -> None:
         self._maybe_crash("before-commit")

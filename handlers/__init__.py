@@ -3,10 +3,14 @@
 ``TASK_HANDLERS`` maps every task type to the one handler that performs it.
 """
 
-from handlers import network, security_groups
+from handlers import compute, loadbalancer, network, pki, security_groups
 from handlers.base import Handler
 
 TASK_HANDLERS: dict[str, Handler] = {
     **network.HANDLERS,
     **security_groups.HANDLERS,
+    **loadbalancer.HANDLERS,
+    **loadbalancer.HANDLERS,
+    **compute.HANDLERS,
+    **pki.HANDLERS,
 }
