@@ -8,6 +8,7 @@ batch is committed in one transaction; only then does the caller ack and publish
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,12 +64,15 @@ class Processor:
         consumer: str = "engine",
         source: str = "clusterbus/engine",
         exchange_prefix: str = "clusterbus",
+        cache_size: int = 10_000,
     ) -> None:
         self._store = store
         self._decide = decide
         self._consumer = consumer
         self._source = source
         self._prefix = exchange_prefix
+        self._cache: OrderedDict[str, Loaded] = OrderedDict()
+        self._cache_size = cache_size
 
     async def process(self, batch: Sequence[Envelope]) -> BatchResult:
         """Decide and commit a batch; falls back to one message per transaction on a conflict."""
@@ -99,7 +103,11 @@ class Processor:
                 duplicates += 1
                 continue
             seen.add(envelope.id)
-            state = loaded.get(envelope.subject) or await self._load(envelope.subject)
+            state = (
+                loaded.get(envelope.subject)
+                or self._cache.pop(envelope.subject, None)
+                or await self._load(envelope.subject)
+            )
             try:
                 aggregate, outcome = self._decide(
                     state.aggregate, envelope.type, envelope.data, now=datetime.now(UTC)
@@ -110,9 +118,28 @@ class Processor:
             step, loaded[envelope.subject] = self._step(envelope, state, aggregate, outcome)
             steps.append(step)
         results = await self._store.apply(steps) if steps else []
+        self._remember(loaded, steps, results)
         outbox = [m for step, ok in zip(steps, results, strict=True) if ok for m in step.outbox]
         duplicates += results.count(False)
         return BatchResult(outbox, rejected, results.count(True), duplicates)
+
+    def _remember(self, loaded: dict[str, Loaded], steps: list[Step], results: list[bool]) -> None:
+        """Cache what this batch committed; a cluster with a duplicate step is reloaded next time.
+
+        Aggregates are taken out of the cache while a batch works on them, so a batch that
+        fails (version conflict, database error) leaves nothing half-applied behind. The cache
+        is safe across replicas: a stale entry fails its version check and is reloaded.
+        """
+        skipped = {
+            step.clusters[0].id
+            for step, ok in zip(steps, results, strict=True)
+            if not ok and step.clusters
+        }
+        for cluster_id, state in loaded.items():
+            if cluster_id not in skipped and state.aggregate is not None:
+                self._cache[cluster_id] = state
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     async def _load(self, cluster_id: str) -> Loaded:
         rows = await self._store.load(cluster_id)

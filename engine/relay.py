@@ -11,19 +11,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from engine.bus import Bus
 from engine.bus.errors import BusError
 from engine.store import OutboxMessage, Store
 
 log = logging.getLogger(__name__)
+_PAGE = 500
 
 
 class OutboxRelay:
-    def __init__(self, store: Store, bus: Bus, *, sweep_interval_s: float = 2.0) -> None:
+    """Publishes committed outbox rows: the engine's batches at once, leftovers by sweeping."""
+
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        *,
+        sweep_interval_s: float = 2.0,
+        grace: timedelta = timedelta(seconds=10),
+    ) -> None:
         self._store = store
         self._bus = bus
         self._interval = sweep_interval_s
+        self._grace = grace
 
     async def publish(self, messages: Sequence[OutboxMessage]) -> int:
         """Publish concurrently (each confirmed), then mark the published rows sent."""
@@ -39,7 +51,10 @@ class OutboxRelay:
                 "outbox publish failed", extra={"failed": len(failed), "error": str(failed[0])}
             )
         if sent:
-            await self._store.mark_sent(sent)
+            try:
+                await self._store.mark_sent(sent)
+            except Exception as exc:  # published anyway; a later sweep may send a duplicate
+                log.warning("outbox mark_sent failed", extra={"error": str(exc)})
         return len(sent)
 
     async def _publish_one(self, message: OutboxMessage) -> None:
@@ -47,21 +62,25 @@ class OutboxRelay:
             message.exchange, message.routing_key, message.body, message.properties
         )
 
-    async def sweep(self) -> int:
-        """Publish every unsent row, oldest first; returns how many were sent."""
+    async def sweep(self, *, older_than: timedelta | None = None) -> int:
+        """Publish unsent rows (only those older than ``older_than``), oldest first."""
         total = 0
-        while rows := await self._store.unsent_outbox(limit=500):
+        while rows := await self._store.unsent_outbox(limit=_PAGE, older_than=older_than):
             sent = await self.publish(rows)
             total += sent
-            if sent < len(rows):
-                break  # the broker refuses: try again on the next sweep
+            if sent < len(rows) or len(rows) < _PAGE:
+                break  # done, or the broker refuses: try again on the next sweep
         return total
 
     async def run(self) -> None:
-        """Sweep forever (the engine cancels this task on shutdown)."""
+        """Sweep forever (the engine cancels this task on shutdown).
+
+        Rows younger than ``grace`` belong to the fast path, which is publishing them right
+        now; sweeping them too would publish every message twice under load.
+        """
         while True:
             try:
-                await self.sweep()
+                await self.sweep(older_than=self._grace)
             except (BusError, OSError) as exc:
                 log.warning("outbox sweep failed", extra={"error": str(exc)})
             await asyncio.sleep(self._interval)

@@ -8,7 +8,8 @@ import logging
 import os
 import signal
 
-from engine.bus import Bus
+from engine.authz import CommandPolicy, authorizing_decoder
+from engine.bus import Bus, default_decoder
 from engine.bus.delivery import Delivery
 from engine.processor import Decider, Processor
 from engine.reconciler import Reconciler
@@ -52,6 +53,9 @@ class EngineService:
         swept = await self.relay.sweep()
         if swept:
             log.info("published outbox rows left from a previous run", extra={"count": swept})
+        decoder = authorizing_decoder(
+            default_decoder(self.settings), CommandPolicy.from_settings(self.settings)
+        )
         for k in range(self.settings.shards):
             await self.bus.consume_batches(
                 self.bus.names.shard(k),
@@ -59,8 +63,9 @@ class EngineService:
                 max_batch=self._max_batch,
                 max_wait_ms=5,
                 prefetch=self.settings.prefetch,
+                decoder=decoder,
             )
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-sweep"))
         reconciler = Reconciler(
             self.store,
             self.bus,
@@ -76,6 +81,8 @@ class EngineService:
         for rejected in result.rejected:
             delivery = next(d for d in deliveries if d.envelope is rejected.envelope)
             await self.bus.dead_letter(delivery, rejected.reason, error="NotApplicable")
+        # Committed: publish with confirms, then the bus acks the batch. A crash in between
+        # leaves the rows unsent for the relay's sweep at the next start.
         await self.relay.publish(result.outbox)
 
     def _maybe_crash(self, point: str) -> None:

@@ -10,7 +10,6 @@ TASK_HANDLERS: dict[str, Handler] = {
     **network.HANDLERS,
     **security_groups.HANDLERS,
     **loadbalancer.HANDLERS,
-    **loadbalancer.HANDLERS,
     **compute.HANDLERS,
     **pki.HANDLERS,
 }

@@ -35,8 +35,13 @@ def list_clusters(conn: Connection) -> list[ClusterRow]:
     return [_cluster(row) for row in conn.execute(select(clusters).order_by(clusters.c.id))]
 
 
-def unsent_outbox(conn: Connection, limit: int) -> list[OutboxMessage]:
-    query = select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.seq).limit(limit)
+def unsent_outbox(
+    conn: Connection, limit: int, created_before: datetime | None = None
+) -> list[OutboxMessage]:
+    query = select(outbox).where(outbox.c.sent_at.is_(None))
+    if created_before is not None:
+        query = query.where(outbox.c.created_at < created_before)
+    query = query.order_by(outbox.c.seq).limit(limit)
     return [_outbox(row) for row in conn.execute(query)]
 
 

@@ -62,9 +62,12 @@ class Store:
     async def list_clusters(self) -> list[ClusterRow]:
         return await self._backend.read(queries.list_clusters)
 
-    async def unsent_outbox(self, limit: int = 500) -> list[OutboxMessage]:
-        """Messages not yet marked sent, oldest first."""
-        return await self._backend.read(queries.unsent_outbox, limit)
+    async def unsent_outbox(
+        self, limit: int = 500, *, older_than: timedelta | None = None
+    ) -> list[OutboxMessage]:
+        """Messages not yet marked sent, oldest first; only those older than ``older_than``."""
+        cutoff = queries.utcnow() - older_than if older_than is not None else None
+        return await self._backend.read(queries.unsent_outbox, limit, cutoff)
 
     async def mark_sent(self, seqs: Sequence[int]) -> None:
         if seqs:
