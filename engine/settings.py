@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     delay_levels_ms: tuple[int, ...] = Field(
         (1000, 2000, 5000, 10000, 30000, 60000), description="retry/poll delay queue TTLs"
     )
+    command_publishers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "command type (or '*') -> RabbitMQ users allowed to send it; the engine's own"
+            " AMQP user is always allowed (see docs/integration.md)"
+        ),
+    )
+    reconcile_interval_s: float = Field(
+        30.0, gt=0, description="seconds between reconcile ticks for unsettled clusters"
+    )
 
     @field_validator("store_url")
     @classmethod

@@ -17,6 +17,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from engine.authz import amqp_user
 from engine.bus import topology as topo
 from engine.bus.batching import run_batches
 from engine.bus.consumer import AckPolicy
@@ -103,7 +104,7 @@ class Bus:
             reconnect_interval=self._reconnect_interval_s,
         )
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-        self._publisher = Publisher(channel, self.topology)
+        self._publisher = Publisher(channel, self.topology, user_id=amqp_user(url))
 
     async def close(self) -> None:
         for sub in self._subscriptions:

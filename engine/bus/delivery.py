@@ -65,6 +65,7 @@ def properties_of(message: AbstractIncomingMessage) -> dict[str, Any]:
         "correlation_id": message.correlation_id,
         "content_type": message.content_type,
         "app_id": message.app_id,
+        "user_id": message.user_id,
         "headers": message.headers,
         "routing_key": message.routing_key,
     }

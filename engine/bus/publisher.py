@@ -52,8 +52,13 @@ def build_message(body: bytes, properties: Mapping[str, Any]) -> aio_pika.Messag
 class Publisher:
     """Publishes on a confirm-mode channel opened with ``on_return_raises=True``."""
 
-    def __init__(self, channel: AbstractChannel, topology: Topology) -> None:
+    def __init__(
+        self, channel: AbstractChannel, topology: Topology, user_id: str | None = None
+    ) -> None:
         self._channel = channel
+        # The connection's user, stamped as AMQP user_id so consumers know who sent a
+        # message (the broker checks it); see engine/authz.py.
+        self._user_id = user_id
         self._topology = topology
         self._exchanges: dict[str, AbstractExchange] = {}
         n = topology.names
@@ -71,6 +76,8 @@ class Publisher:
         """Publish and wait for the broker's confirm; retry once if the channel was lost."""
         if mandatory is None:
             mandatory = exchange not in self._optional
+        if message.user_id is None:
+            message.user_id = self._user_id
         try:
             await self._publish_once(exchange, routing_key, message, mandatory)
         except _CHANNEL_GONE:
