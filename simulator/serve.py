@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import os
 import signal
 import sys
 import threading
@@ -27,10 +28,14 @@ from simulator.http import CLOUD_KEY
 from simulator.profile import Profile
 
 CLOUD_NAME = "clusterbus-sim"
+# Opt-in for containers only: there 0.0.0.0 is the container's private network namespace.
+ALLOW_ANY_HOST_ENV = "SIMULATOR_ALLOW_ANY_HOST"
 
 
 def check_loopback(host: str) -> None:
-    """The simulator must never listen beyond this machine."""
+    """The simulator must never listen beyond this machine, unless ALLOW_ANY_HOST_ENV=1."""
+    if os.environ.get(ALLOW_ANY_HOST_ENV) == "1":
+        return
     try:
         address = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
     except ValueError as exc:
