@@ -58,5 +58,14 @@ def configure(level: str = "INFO", *, json_format: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiormq", "aio_pika", "keystoneauth", "openstack", "urllib3", "stevedore"):
+    for noisy in (
+        "aiormq",
+        "aio_pika",
+        "keystoneauth",
+        "openstack",
+        "urllib3",
+        "stevedore",
+        "transitions",
+        "alembic",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -128,7 +128,7 @@ class BastionSpec(_Spec):
     """The SSH jump host."""
 
     enabled: StrictBool = True
-    flavor: ResourceName = "m1.tiny"
+    flavor: ResourceName = "m1.small"  # the kube images need a 20 GB disk
     image: ResourceName = DEFAULT_IMAGE
     allowed_ssh_cidrs: list[Cidr] = Field(
         default_factory=lambda: [IPv4Network("0.0.0.0/0")], max_length=20
