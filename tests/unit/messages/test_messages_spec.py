@@ -32,7 +32,7 @@ def test_minimal_spec_gets_documented_defaults() -> None:
     assert dumped["external_network"] == "public"
     assert dumped["control_plane"] == {"replicas": 3, "flavor": "m1.medium", "image": DEFAULT_IMAGE}
     assert dumped["bastion"]["allowed_ssh_cidrs"] == ["0.0.0.0/0"]
-    assert dumped["bastion"]["flavor"] == "m1.tiny"
+    assert dumped["bastion"]["flavor"] == "m1.small"
     assert dumped["worker_pools"] == []
 
 
