@@ -155,6 +155,9 @@ class ClusterSnapshot(_Part):
         default_factory=dict,
         description="role -> state -> count (large clusters may omit machines)",
     )
+    timings: dict[str, datetime] = Field(
+        default_factory=dict, description="state -> when the cluster first entered it"
+    )
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
