@@ -8,6 +8,9 @@
     (each event updates its cluster and emits one task) so both sides publish one message per
     message consumed; the real state machines cost ~0.1 ms per message on top (see
     tests/unit/statemachines).
+(c) the same engine loop with tracing on: every span sampled (ALWAYS_ON) and batch-exported to
+    an exporter that drops them (the cost of tracing in our process, not the network's); shown
+    as a ratio to (b), which runs with tracing off (no provider: the API's no-op).
 
 Usage: ``.venv/bin/python benchmarks/engine_throughput.py [N] [CLUSTERS]``
 """
@@ -27,6 +30,10 @@ import aio_pika
 
 sys.path.insert(0, str(Path(__file__).parent))
 from broker_roundtrip import raw_roundtrip_rate
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from engine.bus import Bus
 from engine.messages.envelope import Envelope, envelope_for
@@ -106,6 +113,25 @@ async def engine_rate(settings: Settings, n: int, clusters: int) -> float:
     return n / elapsed
 
 
+class _DropExporter(SpanExporter):
+    """Counts and drops: the exporter's own cost is not the engine's."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+def _tracing_on() -> _DropExporter:
+    exporter = _DropExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=65536))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
 def _tmp_sqlite() -> str:
     return f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
 
@@ -117,6 +143,11 @@ async def _main(n: int, clusters: int) -> None:
     engine = await engine_rate(settings, n, clusters)
     print(f"(b) engine full loop (SQLite)  : {engine:8.0f} msgs/s  (n={n}, clusters={clusters})")
     print(f"    ratio engine/raw           : {engine / raw:8.2f}   (target >= 0.50)")
+    exporter = _tracing_on()
+    traced = await engine_rate(settings, n, clusters)
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    print(f"(c) engine with tracing on     : {traced:8.0f} msgs/s  ({exporter.spans} spans)")
+    print(f"    ratio traced/untraced      : {traced / engine:8.2f}")
     print(f"    at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 
 

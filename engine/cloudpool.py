@@ -7,6 +7,7 @@ reused so the Keystone token and discovered endpoints are shared by every handle
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ from typing import Any, TypeVar
 
 import openstack
 from openstack.connection import Connection
+
+from engine.openstack_telemetry import instrument_connection
 
 T = TypeVar("T")
 
@@ -38,14 +41,21 @@ class ThreadedCloudPool:
     def connection(self, cloud: str) -> Connection:
         with self._lock:
             if cloud not in self._connections:
-                self._connections[cloud] = self._connect(cloud)
+                connection = self._connect(cloud)
+                instrument_connection(connection)
+                self._connections[cloud] = connection
             return self._connections[cloud]
 
     async def run(self, cloud: str, fn: Callable[..., T], *args: Any) -> T:
         limit = self._limits.setdefault(cloud, asyncio.Semaphore(self._per_cloud))
         async with limit:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self._call, cloud, fn, args)
+            # The worker thread runs in a copy of this task's context: the current span (the
+            # handler's task span) becomes the parent of the HTTP calls' CLIENT spans.
+            context = contextvars.copy_context()
+            return await loop.run_in_executor(
+                self._executor, context.run, self._call, cloud, fn, args
+            )
 
     def _call(self, cloud: str, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         return fn(self.connection(cloud), *args)

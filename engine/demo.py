@@ -120,8 +120,10 @@ async def run_demo(
             await _print_failures(store, console)
             return 1
         await _print_access(store, settings, workdir, console)
+        interrupted = _interrupt_event()  # before the prompt: a quick Ctrl-C must not kill us
         console.print("\n[bold]Clusters are running.[/] Press Ctrl-C to delete them and stop.")
-        await _until_interrupted()
+        await interrupted.wait()
+        _restore_signals()
         console.print("\ndeleting the clusters ...")
         for name, _ in DEMO_CLUSTERS:
             await bus.publish(
@@ -138,12 +140,17 @@ async def run_demo(
         sim.stop()
 
 
-async def _until_interrupted() -> None:
+def _interrupt_event() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM (instead of KeyboardInterrupt)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
+
+
+def _restore_signals() -> None:
+    loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(signum)
 
@@ -223,9 +230,14 @@ def demo_settings(workdir: Path) -> Settings:
     """The embedded defaults, but with a store and prefix of the demo's own."""
     with contextlib.suppress(FileNotFoundError):
         (workdir / "clusterbus-demo.db").unlink()
+    # Only the broker URL comes from the environment: the demo's topology is always the same,
+    # so a later run never meets queues declared with other shard counts or delays.
     return Settings(
+        amqp_url=Settings().amqp_url,
         store_url=f"sqlite+aiosqlite:///{workdir / 'clusterbus-demo.db'}",
         topology_prefix="clusterbus-demo",
         secret_key_file=workdir / "clusterbus.key",
+        shards=4,
+        queue_type="classic",
         reconcile_interval_s=5,
     )

@@ -12,18 +12,25 @@ module applies the one retry policy of the system:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from engine.bus import Bus
 from engine.bus.delivery import H_ATTEMPT, Delivery, RawMessage
+from engine.bus.telemetry import mark_error
 from engine.logs import bound
 from engine.messages.envelope import Envelope
 from engine.messages.errors import UnknownMessageType
+from engine.metrics import HANDLER_DURATION, RETRIES
 from engine.settings import Settings
 from handlers.base import Deps, Handler, Reply, TerminalError, TransientError, backoff_ms
 from handlers.errors import classify
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("clusterbus.handlers")
 
 # The event that reports a task's terminal failure to the engine; anything else: task.failed.
 FAILURE_EVENT = {
@@ -55,15 +62,31 @@ class HandlerRunner:
         handler = self._table.get(task.type)
         if handler is None:
             raise UnknownMessageType(f"no handler for task type {task.type!r}")
-        with bound(cluster_id=task.subject, message_id=task.id, task=task.type):
+        started = time.perf_counter()
+        outcome = "failed"
+        with (
+            tracer.start_as_current_span(
+                f"task {task.type}",
+                context=delivery.trace_context,
+                attributes=_task_attributes(task, delivery.attempt),
+                record_exception=False,
+            ) as span,
+            bound(cluster_id=task.subject, message_id=task.id, task=task.type),
+        ):
             try:
-                reply = await handler(dict(task.data), self._deps)
-            except Exception as exc:  # every handler error is classified, never fatal here
-                await self._failed(delivery, classify(exc))
-                return
-            await self._publish_reply(task, reply)
+                try:
+                    reply = await handler(dict(task.data), self._deps)
+                except Exception as exc:  # every handler error is classified, never fatal here
+                    outcome = await self._failed(delivery, classify(exc), span)
+                    return
+                outcome = await self._publish_reply(task, reply)
+            finally:
+                span.set_attribute("clusterbus.outcome", outcome)
+                HANDLER_DURATION.labels(task=task.type, outcome=outcome).observe(
+                    time.perf_counter() - started
+                )
 
-    async def _publish_reply(self, task: Envelope, reply: Reply) -> None:
+    async def _publish_reply(self, task: Envelope, reply: Reply) -> str:
         for event in reply.events:
             await self._bus.publish(
                 task.caused(event.type, event.data, source=self._source), exchange=None
@@ -73,25 +96,32 @@ class HandlerRunner:
             data["attempt"] = int(data.get("attempt", 0)) + 1
             again = task.caused(task.type, data, source=self._source)
             await self._bus.publish_delayed(again, target="tasks", delay_ms=reply.retry_after_ms)
+            RETRIES.labels(reason="poll", type=task.type).inc()
         log.info(
             "task handled",
             extra={"events": [e.type for e in reply.events], "later_ms": reply.retry_after_ms},
         )
+        return "later" if reply.retry_after_ms is not None else "done"
 
-    async def _failed(self, delivery: Delivery, error: TransientError | TerminalError) -> None:
+    async def _failed(
+        self, delivery: Delivery, error: TransientError | TerminalError, span: Span
+    ) -> str:
         task = delivery.envelope
         errors = delivery.attempt
+        mark_error(span, type(error.__cause__ or error).__name__)
         if isinstance(error, TransientError) and errors < self._error_limit:
             log.warning(
                 "task failed, will retry", extra={"error": str(error), "errors": errors + 1}
             )
             await self._retry_after_error(task, errors + 1)
-            return
+            RETRIES.labels(reason="transient_error", type=task.type).inc()
+            return "retry"
         reason = str(error) or type(error).__name__
         log.warning("task failed for good", extra={"reason": reason})
         await self._bus.publish(
             task.caused(*self._failure_event(task, reason), source=self._source), exchange=None
         )
+        return "failed"
 
     async def _retry_after_error(self, task: Envelope, errors: int) -> None:
         again = task.caused(task.type, dict(task.data), source=self._source)
@@ -110,6 +140,25 @@ class HandlerRunner:
         if machine_id:
             data["machine_id"] = machine_id
         return event, data
+
+
+def attempt_of(data: dict[str, Any]) -> int:
+    value = data.get("attempt", 0)
+    return value if isinstance(value, int) else 0
+
+
+def _task_attributes(task: Envelope, attempt: int) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "cluster.id": task.subject,
+        "clusterbus.task": task.type,
+        "messaging.message.id": task.id,
+        "clusterbus.attempt": attempt_of(task.data),
+        "clusterbus.errors": attempt,
+    }
+    machine_id = task.data.get("machine_id")
+    if isinstance(machine_id, str):
+        attributes["machine.id"] = machine_id
+    return attributes
 
 
 async def start_handlers(settings: Settings, bus: Bus, store: Any) -> HandlerRunner:

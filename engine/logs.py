@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 _EMPTY: dict[str, Any] = {}
 # Never mutated: bound() always sets a new dict.
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
@@ -32,10 +34,22 @@ class JsonFormatter(logging.Formatter):
             "event": record.getMessage(),
             **_context.get(),
         }
+        entry.update(_trace_ids())
         entry.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def _trace_ids() -> dict[str, str]:
+    """trace_id and span_id of the current span, as the W3C/OTLP hex strings (or nothing)."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {
+        "trace_id": trace.format_trace_id(context.trace_id),
+        "span_id": trace.format_span_id(context.span_id),
+    }
 
 
 @contextmanager

@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from opentelemetry.context import Context
+
+from engine import transition_telemetry as telemetry
 from engine.messages.codec import encode
 from engine.messages.envelope import Envelope
-from engine.messages.registry import exchange_for
+from engine.messages.errors import MessageError
+from engine.messages.registry import exchange_for, parse
 from engine.store import ClusterRow, HistoryEntry, MachineRow, OutboxMessage, Step, VersionConflict
 from statemachines import ClusterAggregate, Outcome
 
@@ -37,6 +41,7 @@ class Loaded:
     cluster_version: int = 0
     machine_versions: dict[str, int] = field(default_factory=dict)
     machine_docs: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    traceparent: str | None = None  # the trace of the cluster's creation (kept in its doc)
 
 
 @dataclass
@@ -74,14 +79,23 @@ class Processor:
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
 
-    async def process(self, batch: Sequence[Envelope]) -> BatchResult:
-        """Decide and commit a batch; falls back to one message per transaction on a conflict."""
+    async def process(
+        self, batch: Sequence[Envelope], contexts: Sequence[Context | None] | None = None
+    ) -> BatchResult:
+        """Decide and commit a batch; falls back to one message per transaction on a conflict.
+
+        ``contexts``: per envelope, the trace context to work under (its delivery's span).
+        """
+        traced = list(contexts) if contexts is not None else [None] * len(batch)
         try:
-            return await self._process(batch)
+            return await self._process(batch, traced)
         except VersionConflict:
             # Another replica wrote one of these aggregates (shard hand-over): redo serially,
             # each message against freshly loaded state.
-            results = [await self._process([envelope]) for envelope in batch]
+            results = [
+                await self._process([envelope], [context])
+                for envelope, context in zip(batch, traced, strict=True)
+            ]
             return BatchResult(
                 outbox=[m for r in results for m in r.outbox],
                 rejected=[x for r in results for x in r.rejected],
@@ -89,16 +103,19 @@ class Processor:
                 duplicates=sum(r.duplicates for r in results),
             )
 
-    async def _process(self, batch: Sequence[Envelope]) -> BatchResult:
+    async def _process(
+        self, batch: Sequence[Envelope], contexts: Sequence[Context | None]
+    ) -> BatchResult:
         # A message the inbox already holds comes back from apply() as False; if a later message
         # of the same batch built on it, its version check fails and process() redoes the batch
         # one message at a time. Redeliveries are rare, so no extra inbox query per batch.
         seen: set[str] = set()
         loaded: dict[str, Loaded] = {}
         steps: list[Step] = []
+        decided: list[tuple[Envelope, Outcome, ClusterAggregate | None]] = []
         rejected: list[Rejected] = []
         duplicates = 0
-        for envelope in batch:
+        for envelope, context in zip(batch, contexts, strict=True):
             if envelope.id in seen:
                 duplicates += 1
                 continue
@@ -108,17 +125,24 @@ class Processor:
                 or self._cache.pop(envelope.subject, None)
                 or await self._load(envelope.subject)
             )
-            try:
-                aggregate, outcome = self._decide(
-                    state.aggregate, envelope.type, envelope.data, now=datetime.now(UTC)
-                )
-            except ValueError as exc:
-                rejected.append(Rejected(envelope, f"not applicable: {exc}"))
-                continue
-            step, loaded[envelope.subject] = self._step(envelope, state, aggregate, outcome)
+            with telemetry.apply_span(envelope, context):
+                try:
+                    aggregate, outcome = self._decide(
+                        state.aggregate, envelope.type, normalized(envelope), now=datetime.now(UTC)
+                    )
+                except (ValueError, MessageError) as exc:
+                    rejected.append(Rejected(envelope, f"not applicable: {exc}"))
+                    continue
+                telemetry.transition_spans(outcome)
+                step, loaded[envelope.subject] = self._step(envelope, state, aggregate, outcome)
             steps.append(step)
+            decided.append((envelope, outcome, aggregate))
         results = await self._store.apply(steps) if steps else []
         self._remember(loaded, steps, results)
+        now = datetime.now(UTC)
+        for (envelope, outcome, aggregate), ok in zip(decided, results, strict=True):
+            if ok:
+                telemetry.committed(envelope, outcome, aggregate, now)
         outbox = [m for step, ok in zip(steps, results, strict=True) if ok for m in step.outbox]
         duplicates += results.count(False)
         return BatchResult(outbox, rejected, results.count(True), duplicates)
@@ -152,11 +176,13 @@ class Processor:
             cluster.doc,
             [(m.id, m.role, m.state, m.doc) for m in machines],
         )
+        traceparent = cluster.doc.get(telemetry.TRACEPARENT_KEY)
         return Loaded(
             aggregate,
             cluster.version,
             {m.id: m.version for m in machines},
             {m.id: (m.state, m.doc) for m in machines},
+            traceparent if isinstance(traceparent, str) else None,
         )
 
     def _step(
@@ -207,6 +233,9 @@ class Processor:
         self, step: Step, before: Loaded, after: Loaded, aggregate: ClusterAggregate, now: datetime
     ) -> None:
         cluster_doc, machines = aggregate.to_rows()
+        after.traceparent = telemetry.root_traceparent(before.traceparent)
+        if after.traceparent:
+            cluster_doc[telemetry.TRACEPARENT_KEY] = after.traceparent
         step.clusters.append(
             ClusterRow(
                 id=aggregate.id,
@@ -244,12 +273,18 @@ class Processor:
         for change in outcome.changes:
             if change.ignored:
                 continue
-            note = self._notification(envelope, change, snapshot)
+            note = self._notification(envelope, change, snapshot, aggregate)
             key = f"{note.type}.{change.to_state}.{envelope.subject}"
             messages.append(self._outbox(note, f"{self._prefix}.{NOTIFICATIONS}", key))
         return messages
 
-    def _notification(self, envelope: Envelope, change: Any, snapshot: dict[str, Any]) -> Envelope:
+    def _notification(
+        self,
+        envelope: Envelope,
+        change: Any,
+        snapshot: dict[str, Any],
+        aggregate: ClusterAggregate,
+    ) -> Envelope:
         data: dict[str, Any] = {
             "cluster_id": envelope.subject,
             "from_state": change.from_state,
@@ -258,9 +293,7 @@ class Processor:
         }
         if change.kind == "machine":
             data["machine_id"] = change.id
-            data["snapshot"] = next(
-                (m for m in snapshot.get("machines", []) if m.get("id") == change.id), {}
-            )
+            data["snapshot"] = machine_snapshot(aggregate, change.id)
             return envelope.caused("machine.state_changed", data, source=self._source)
         data["snapshot"] = snapshot
         return envelope.caused("cluster.state_changed", data, source=self._source)
@@ -268,6 +301,8 @@ class Processor:
     @staticmethod
     def _outbox(envelope: Envelope, exchange: str, routing_key: str | None = None) -> OutboxMessage:
         body, properties = encode(envelope)
+        # The relay may publish this row much later (after a crash even): it re-parents on this.
+        properties["headers"].update(telemetry.trace_headers())
         return OutboxMessage(
             seq=None,
             message_id=envelope.id,
@@ -276,3 +311,32 @@ class Processor:
             body=body,
             properties=properties,
         )
+
+
+def machine_snapshot(aggregate: ClusterAggregate, machine_id: str) -> dict[str, Any]:
+    """One machine as the ``machine.state_changed`` notification shows it (no secrets)."""
+    machine = aggregate.machines[machine_id]
+    doc = machine.to_doc()
+    return {
+        "cluster_id": aggregate.id,
+        "machine_id": machine_id,
+        "role": machine.role.value,
+        "pool": machine.pool,
+        "index": machine.index,
+        "state": machine.state.value,
+        "server_id": machine.server_id,
+        "address": machine.address,
+        "floating_ip": machine.floating_ip,
+        "failure_reason": machine.failure_reason,
+        "created_at": doc["created_at"],
+        "updated_at": doc["updated_at"],
+    }
+
+
+def normalized(envelope: Envelope) -> dict[str, Any]:
+    """The payload validated and with every default filled in, as JSON (what the machines read).
+
+    A producer may omit optional fields (a minimal spec, say); the state machines must see the
+    same complete document whoever sent it.
+    """
+    return parse(envelope).model_dump(mode="json")

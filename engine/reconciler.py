@@ -13,10 +13,16 @@ import logging
 from datetime import UTC, datetime
 from typing import Protocol
 
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link
+
 from engine.messages.envelope import Envelope, envelope_for
 from engine.store import ClusterRow
+from engine.transition_telemetry import link_context
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("clusterbus.reconciler")
 
 # Clusters in these states await nothing: no tick for them.
 SETTLED_STATES = frozenset({"ready", "deleted", "failed"})
@@ -56,7 +62,12 @@ class Reconciler:
             command = envelope_for(
                 "cluster.reconcile", row.id, {"now": now.isoformat()}, source=self._source
             )
-            await self._bus.publish(command, exchange=None)
+            # A new trace per tick (a creation's trace must not grow forever), linked to the
+            # trace of the cluster's creation so the two can be navigated.
+            with tracer.start_as_current_span(
+                "reconcile", context=Context(), links=_links(row), attributes={"cluster.id": row.id}
+            ):
+                await self._bus.publish(command, exchange=None)
             sent += 1
         return sent
 
@@ -73,3 +84,9 @@ class Reconciler:
                 continue
             if sent:
                 log.info("reconcile tick", extra={"clusters": sent})
+
+
+def _links(row: ClusterRow) -> list[Link]:
+    context = link_context(row.doc)
+    span_context = trace.get_current_span(context).get_span_context() if context else None
+    return [Link(span_context)] if span_context and span_context.is_valid else []

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
+from opentelemetry import trace
+
 from engine.bus import Bus
 from engine.bus.errors import BusError
 from engine.store import OutboxMessage, Store
@@ -58,9 +60,12 @@ class OutboxRelay:
         return len(sent)
 
     async def _publish_one(self, message: OutboxMessage) -> None:
-        await self._bus.publish_raw(
-            message.exchange, message.routing_key, message.body, message.properties
-        )
+        # No current span: the publish is parented on the context stored in the row's headers
+        # (the transition that wrote it), also when a sweep sends it after a crash.
+        with trace.use_span(trace.INVALID_SPAN, end_on_exit=False):
+            await self._bus.publish_raw(
+                message.exchange, message.routing_key, message.body, message.properties
+            )
 
     async def sweep(self, *, older_than: timedelta | None = None) -> int:
         """Publish unsent rows (only those older than ``older_than``), oldest first."""

@@ -11,6 +11,7 @@ import signal
 from engine.authz import CommandPolicy, authorizing_decoder
 from engine.bus import Bus, default_decoder
 from engine.bus.delivery import Delivery
+from engine.metrics import MetricsServer, store_gauges_loop
 from engine.processor import Decider, Processor
 from engine.reconciler import Reconciler
 from engine.relay import OutboxRelay
@@ -73,10 +74,14 @@ class EngineService:
             source=f"{self.settings.source}/reconciler",
         )
         self._tasks.append(asyncio.create_task(reconciler.run(), name="reconciler"))
+        gauges = store_gauges_loop(self.store.metric_counts, self.settings.metrics_refresh_s)
+        self._tasks.append(asyncio.create_task(gauges, name="metrics-gauges"))
 
     async def on_batch(self, deliveries: list[Delivery]) -> None:
         self._maybe_crash("before-commit")
-        result = await self.processor.process([d.envelope for d in deliveries])
+        result = await self.processor.process(
+            [d.envelope for d in deliveries], [d.trace_context for d in deliveries]
+        )
         self._maybe_crash("after-commit")
         for rejected in result.rejected:
             delivery = next(d for d in deliveries if d.envelope is rejected.envelope)
@@ -109,7 +114,10 @@ async def run_forever(settings: Settings, *, role: str = "all") -> None:
         loop.add_signal_handler(sig, stop.set)
     store = await Store.open(settings.store_url)
     services: list[EngineService] = []
+    metrics = MetricsServer(settings.metrics_port, settings.metrics_host)
     try:
+        if settings.metrics_port:
+            await metrics.start()
         if role in ("all", "engine"):
             engine = EngineService(settings, bus, store)
             await engine.start()
@@ -123,5 +131,6 @@ async def run_forever(settings: Settings, *, role: str = "all") -> None:
     finally:
         for service in services:
             await service.stop()
+        await metrics.stop()
         await bus.close()
         await store.close()

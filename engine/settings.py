@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(
         30.0, gt=0, description="seconds between reconcile ticks for unsettled clusters"
     )
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description=(
+            "port of the Prometheus /metrics endpoint; 0 = off (set one port per process:"
+            " an engine and a handlers process on one host need two)"
+        ),
+    )
+    metrics_host: str = Field("0.0.0.0", description="address the metrics endpoint listens on")
+    metrics_refresh_s: float = Field(
+        15.0, gt=0, description="seconds between refreshes of the store gauges (engine role)"
+    )
 
     @field_validator("store_url")
     @classmethod

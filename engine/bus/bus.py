@@ -39,6 +39,7 @@ from engine.bus.publisher import Publisher, build_message
 from engine.bus.topology import DelayTarget, Names, Topology
 from engine.messages import codec, registry
 from engine.messages.envelope import Envelope
+from engine.metrics import DEAD_LETTERED
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Bus:
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
         self._subscriptions: list[Subscription] = []
+        self.stale_shards: list[str] = []
 
     @property
     def names(self) -> Names:
@@ -120,6 +122,16 @@ class Bus:
         # (503), which must not disturb the robust one. Everything declared is durable.
         async with await aio_pika.connect(self.settings.amqp_url.get_secret_value()) as conn:
             await topo.declare(await conn.channel(), self.topology)
+            stale = await _stale_shards(conn, self.names, self.settings.shards)
+        if stale:
+            # Still bound to the hash exchange: they take their share of the clusters, and
+            # nobody consumes them. See docs/operations.md, "Changing the number of shards".
+            log.error(
+                "shard queues beyond CLUSTERBUS_SHARDS=%d exist and still receive messages: %s",
+                self.settings.shards,
+                ", ".join(stale),
+            )
+        self.stale_shards = stale
 
     async def delete_topology(self) -> None:
         """Delete every exchange and queue of this prefix (tests, uninstall)."""
@@ -181,6 +193,7 @@ class Bus:
             }
         )
         log.warning("dead-lettering %s (%s): %s", message.message_id, error, reason)
+        DEAD_LETTERED.labels(reason=error).inc()
         await self.publisher.publish_message(
             self.names.dlx, delivery.routing_key, build_message(message.body, props)
         )
@@ -254,6 +267,22 @@ class Bus:
     def _track(self, sub: Subscription) -> Subscription:
         self._subscriptions.append(sub)
         return sub
+
+
+async def _stale_shards(
+    conn: aio_pika.abc.AbstractConnection, names: Names, shards: int, look_ahead: int = 16
+) -> list[str]:
+    """Shard queues numbered ``shards`` and above that exist (left by a larger shard count)."""
+    found = []
+    for k in range(shards, shards + look_ahead):
+        channel = await conn.channel()
+        try:
+            await channel.declare_queue(names.shard(k), passive=True)
+        except aio_pika.exceptions.ChannelClosed:
+            continue  # 404: the normal case
+        found.append(names.shard(k))
+        await channel.close()
+    return found
 
 
 def default_decoder(settings: Settings) -> Decoder:

@@ -25,7 +25,11 @@ import logging
 from typing import Literal
 
 from aio_pika.abc import AbstractIncomingMessage
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span
 
+from engine.bus import telemetry
 from engine.bus.delivery import (
     H_ATTEMPT,
     H_ERROR,
@@ -44,6 +48,7 @@ from engine.bus.errors import BusError
 from engine.bus.publisher import Publisher, build_message
 from engine.bus.topology import HASH_HEADER, DelayTarget, Topology
 from engine.messages.errors import MessageError, TooLarge
+from engine.metrics import DEAD_LETTERED, RETRIES
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +102,22 @@ class AckPolicy:
     async def _process(
         self, messages: list[AbstractIncomingMessage], handler: BatchHandler
     ) -> list[Outcome]:
+        spans = [telemetry.start_consume(self._queue, m) for m in messages]
+        try:
+            return await self._traced_process(messages, spans, handler)
+        finally:
+            for span in spans:
+                span.end()
+
+    async def _traced_process(
+        self, messages: list[AbstractIncomingMessage], spans: list[Span], handler: BatchHandler
+    ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         deliveries: list[Delivery] = []
         slots: list[int] = []
-        for m in messages:
-            prepared = await self._prepare(m)
+        for m, span in zip(messages, spans, strict=True):
+            with trace.use_span(span, end_on_exit=False):
+                prepared = await self._prepare(m, telemetry.context_of(span))
             if isinstance(prepared, Delivery):
                 slots.append(len(outcomes))
                 deliveries.append(prepared)
@@ -110,17 +126,26 @@ class AckPolicy:
                 outcomes.append(prepared)
         if not deliveries:
             return outcomes
+        # One delivery (consume()): its span is the current one while the handler runs. A batch
+        # handler finds each delivery's context in Delivery.trace_context instead.
+        current = spans[slots[0]] if len(deliveries) == 1 else trace.INVALID_SPAN
         try:
-            await handler(deliveries)
+            with trace.use_span(current, end_on_exit=False):
+                await handler(deliveries)
         except MessageError as exc:
             for i, d in zip(slots, deliveries, strict=True):
-                outcomes[i] = await self.dead_letter(d.message, exc.reason, type(exc).__name__)
+                with trace.use_span(spans[i], end_on_exit=False):
+                    outcomes[i] = await self.dead_letter(d.message, exc.reason, type(exc).__name__)
         except Exception as exc:
             for i, d in zip(slots, deliveries, strict=True):
-                outcomes[i] = await self._retry(d, exc)
+                with trace.use_span(spans[i], end_on_exit=False):
+                    telemetry.mark_error(spans[i], type(exc).__name__)
+                    outcomes[i] = await self._retry(d, exc)
         return outcomes
 
-    async def _prepare(self, message: AbstractIncomingMessage) -> Delivery | Outcome:
+    async def _prepare(
+        self, message: AbstractIncomingMessage, context: Context
+    ) -> Delivery | Outcome:
         """The decoded delivery, or the outcome of dealing with it here (poison, re-route)."""
         body = message.body
         if len(body) > self._max_bytes:
@@ -142,6 +167,7 @@ class AckPolicy:
             exchange=message.exchange or "",
             redelivered=bool(message.redelivered),
             headers=headers,
+            trace_context=context,
         )
 
     async def _reroute_to_shard(self, message: AbstractIncomingMessage, subject: str) -> Outcome:
@@ -174,6 +200,8 @@ class AckPolicy:
         log.warning(
             "queue %s: dead-lettering %s (%s): %s", self._queue, message.message_id, error, reason
         )
+        telemetry.mark_error(trace.get_current_span(), error)
+        DEAD_LETTERED.labels(reason=error).inc()
         try:
             await self._publisher.publish_message(
                 self._names.dlx, rk, build_message(message.body, props)
@@ -198,6 +226,7 @@ class AckPolicy:
         props = copy_properties(message)
         props["headers"][H_ATTEMPT] = attempt
         raw = RawMessage(delivery.routing_key, message.body, props)
+        RETRIES.labels(reason="handler_error", type=message.type or "").inc()
         delay = self._levels[min(attempt, len(self._levels)) - 1]
         try:
             await self._publisher.publish_delayed(raw, target, delay)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
+from opentelemetry.context import Context
 
 from engine.messages.envelope import Envelope
 
@@ -35,6 +36,9 @@ class Delivery:
     exchange: str
     redelivered: bool
     headers: Mapping[str, Any]
+    # The context of this delivery's CONSUMER span: the parent of the work done on it (batch
+    # handlers get several deliveries at once, so it cannot simply be the current context).
+    trace_context: Context | None = None
 
     @property
     def attempt(self) -> int:

@@ -15,6 +15,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, DeliveryMode
 
 from engine.bus.delivery import H_DELAY_MS, H_DELAY_TARGET, RawMessage
 from engine.bus.errors import PublishNacked, Unroutable
+from engine.bus.telemetry import publish_span
 from engine.bus.topology import DelayTarget, Topology
 from engine.messages.envelope import Envelope
 
@@ -78,12 +79,13 @@ class Publisher:
             mandatory = exchange not in self._optional
         if message.user_id is None:
             message.user_id = self._user_id
-        try:
-            await self._publish_once(exchange, routing_key, message, mandatory)
-        except _CHANNEL_GONE:
-            log.warning("publish to %s interrupted, waiting for the channel", exchange)
-            await self._wait_ready()
-            await self._publish_once(exchange, routing_key, message, mandatory)
+        with publish_span(exchange, routing_key, message):
+            try:
+                await self._publish_once(exchange, routing_key, message, mandatory)
+            except _CHANNEL_GONE:
+                log.warning("publish to %s interrupted, waiting for the channel", exchange)
+                await self._wait_ready()
+                await self._publish_once(exchange, routing_key, message, mandatory)
 
     async def _publish_once(
         self, exchange: str, routing_key: str, message: aio_pika.Message, mandatory: bool

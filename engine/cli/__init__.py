@@ -10,6 +10,7 @@ from engine.cli import dlq as dlq_commands
 from engine.cli import events as events_commands
 from engine.cli import run as run_commands
 from engine.cli import sim as sim_commands
+from engine.cli import timeline as timeline_commands
 
 app = typer.Typer(
     name="clusterbus",
@@ -21,6 +22,7 @@ app.command("run")(run_commands.run)
 app.command("demo")(demo_commands.demo)
 app.add_typer(sim_commands.app, name="sim")
 app.add_typer(cluster_commands.app, name="cluster")
+cluster_commands.app.command("timeline")(timeline_commands.timeline)
 app.add_typer(events_commands.app, name="events")
 app.add_typer(dlq_commands.app, name="dlq")
 

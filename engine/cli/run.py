@@ -25,8 +25,10 @@ def run(
 ) -> None:
     """Run the engine (state machines, store, outbox relay) and/or the OpenStack handlers."""
     from engine.service import run_forever
+    from engine.tracing import setup_tracing
 
     logs.configure(log_level)
+    setup_tracing()
     settings = load_settings()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_forever(settings, role=str(role)))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.engine import Row
 
 from engine.store.batch import dialect_insert
@@ -43,6 +43,22 @@ def unsent_outbox(
         query = query.where(outbox.c.created_at < created_before)
     query = query.order_by(outbox.c.seq).limit(limit)
     return [_outbox(row) for row in conn.execute(query)]
+
+
+def metric_counts(
+    conn: Connection,
+) -> tuple[dict[str, int], dict[str, int], int, datetime | None]:
+    """Clusters and machines by state, unsent outbox rows and the oldest one's time."""
+    by_cluster = select(clusters.c.state, func.count()).group_by(clusters.c.state)
+    by_machine = select(machines.c.state, func.count()).group_by(machines.c.state)
+    lag = select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
+    unsent, oldest = conn.execute(lag).one()
+    return (
+        {state: n for state, n in conn.execute(by_cluster)},
+        {state: n for state, n in conn.execute(by_machine)},
+        int(unsent),
+        _utc(oldest) if oldest is not None else None,
+    )
 
 
 def mark_sent(conn: Connection, seqs: Sequence[int], now: datetime) -> None:

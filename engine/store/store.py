@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from engine.store import queries
 from engine.store.batch import apply_batch
@@ -68,6 +68,10 @@ class Store:
         """Messages not yet marked sent, oldest first; only those older than ``older_than``."""
         cutoff = queries.utcnow() - older_than if older_than is not None else None
         return await self._backend.read(queries.unsent_outbox, limit, cutoff)
+
+    async def metric_counts(self) -> tuple[dict[str, int], dict[str, int], int, datetime | None]:
+        """For the metrics gauges: clusters/machines by state, unsent outbox rows, oldest one."""
+        return await self._backend.read(queries.metric_counts)
 
     async def mark_sent(self, seqs: Sequence[int]) -> None:
         if seqs:

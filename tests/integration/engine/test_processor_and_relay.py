@@ -7,6 +7,9 @@ from datetime import timedelta
 import pytest
 
 from engine.bus import Bus
+from engine.messages.codec import decode
+from engine.messages.envelope import envelope_for
+from engine.messages.registry import parse
 from engine.processor import Processor
 from engine.relay import OutboxRelay
 from engine.store import Store
@@ -53,3 +56,40 @@ async def test_periodic_sweep_leaves_fresh_rows_to_the_fast_path(store: Store, b
 
         await eventually(published, what="the swept tasks")
     assert await store.unsent_outbox() == []
+
+
+async def test_every_notification_the_engine_writes_passes_the_published_contract(
+    store: Store,
+) -> None:
+    processor = Processor(store, handle)
+    create = create_command("contract")
+    events = [
+        create.caused(
+            "network.ready",
+            {"cluster_id": "contract", "network_id": "n", "subnet_id": "s", "router_id": "r"},
+            source="tests",
+        ),
+        create.caused(
+            "security_groups.ready",
+            {"cluster_id": "contract", "controlplane_id": "c", "worker_id": "w", "bastion_id": "b"},
+            source="tests",
+        ),
+    ]
+    outbox = [m for e in [create, *events] for m in (await processor.process([e])).outbox]
+    notifications = [m for m in outbox if m.exchange.endswith(".notifications")]
+    assert {"cluster.state_changed", "machine.state_changed"} <= {
+        m.routing_key.split(".")[0] + "." + m.routing_key.split(".")[1] for m in notifications
+    }
+    for message in outbox:
+        envelope = decode(message.body, message.properties)  # strict: unknown fields fail
+        parse(envelope)
+
+
+async def test_a_minimal_spec_from_another_producer_gets_its_defaults(store: Store) -> None:
+    """Regression: the machines read defaults (external_network, ...) a producer may omit."""
+    minimal = {"spec": {"name": "minimal", "cloud": "clusterbus-sim"}}
+    command = envelope_for("cluster.create", "minimal", minimal, source="other-service")
+    result = await Processor(store, handle).process([command])
+    assert result.applied == 1 and not result.rejected
+    cluster, _ = await store.load("minimal") or (None, None)
+    assert cluster is not None and cluster.doc["spec"]["external_network"] == "public"

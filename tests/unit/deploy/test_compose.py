@@ -22,7 +22,7 @@ from deploy_support import (
 from engine.bus.topology import build_topology
 from simulator.serve import ALLOW_ANY_HOST_ENV
 
-SERVICES = {"rabbitmq", "postgres", "jaeger", "simulator", "engine", "handlers"}
+SERVICES = {"rabbitmq", "postgres", "jaeger", "otel-collector", "simulator", "engine", "handlers"}
 # Standard OpenTelemetry SDK variables (the spec's names) that we allow in the files.
 OTEL_VARS = {
     "OTEL_SERVICE_NAME",
@@ -90,7 +90,7 @@ def test_role_services(role: str) -> None:
     settings = settings_from_env(env(role))  # validates every value
     assert settings.store_url.startswith("postgresql+asyncpg://")
     assert "@postgres:5432/" in settings.store_url
-    assert env(role)["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://jaeger:")
+    assert env(role)["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://otel-collector:")
     assert env(role)["OTEL_SERVICE_NAME"] == f"clusterbus-{role}"
     user, _, host, _ = amqp_parts(settings.amqp_url.get_secret_value())
     assert (user, host) == (role, "rabbitmq")
