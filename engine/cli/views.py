@@ -60,7 +60,7 @@ def print_snapshot(console: Console, snap: Json) -> None:
         )  # fmt: skip
     console.print(machines)
     timings = Table("STATE", "ENTERED", box=None)
-    for state, at in snap.get("timings", {}).items():
+    for state, at in sorted(snap.get("timings", {}).items(), key=lambda item: item[1]):
         timings.add_row(state, at[:19])
     console.print(timings)
 
