@@ -1,7 +1,7 @@
 """The vocabulary of both state machines: states, roles, conditions and timing constants.
 
-Values match the message catalog (/work/briefs/lifecycle.md and engine.messages.common); they are
-repeated here because statemachines/ must not import the engine runtime.
+The message contract (engine.messages.common) reuses these enums, so a state named in a
+notification is always one the machines know.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+import statemachines.states as _states
 
 MAX_REASON = 1000
 
@@ -39,56 +40,12 @@ class Message(BaseModel):
     TYPE: ClassVar[str]
 
 
-class ClusterState(StrEnum):
-    ACCEPTED = "accepted"
-    PROVISIONING_NETWORK = "provisioning_network"
-    PROVISIONING_SECURITY_GROUPS = "provisioning_security_groups"
-    PROVISIONING_ENDPOINT = "provisioning_endpoint"
-    PROVISIONING_CONTROL_PLANE = "provisioning_control_plane"
-    PROVISIONING_WORKERS = "provisioning_workers"
-    READY = "ready"
-    SCALING = "scaling"
-    DELETING_MACHINES = "deleting_machines"
-    DELETING_LOADBALANCER = "deleting_loadbalancer"
-    DELETING_NETWORK = "deleting_network"
-    DELETING_SECURITY_GROUPS = "deleting_security_groups"
-    DELETED = "deleted"
-    FAILED = "failed"
-
-
-class MachineState(StrEnum):
-    PENDING = "pending"
-    CREATING = "creating"
-    BUILDING = "building"
-    PROVISIONED = "provisioned"
-    JOINING = "joining"
-    RUNNING = "running"
-    DELETING = "deleting"
-    DELETED = "deleted"
-    FAILED = "failed"
-
-
-class MachineRole(StrEnum):
-    CONTROL_PLANE = "control_plane"
-    WORKER = "worker"
-    BASTION = "bastion"
-
-
-class Bootstrap(StrEnum):
-    INIT = "init"
-    JOIN_CONTROL_PLANE = "join_control_plane"
-    JOIN_WORKER = "join_worker"
-    NONE = "none"
-
-
-class ConditionType(StrEnum):
-    NETWORK_READY = "NetworkReady"
-    SECURITY_GROUPS_READY = "SecurityGroupsReady"
-    API_ENDPOINT_READY = "APIEndpointReady"
-    BASTION_READY = "BastionReady"
-    CONTROL_PLANE_INITIALIZED = "ControlPlaneInitialized"
-    CONTROL_PLANE_READY = "ControlPlaneReady"
-    WORKERS_READY = "WorkersReady"
+# One vocabulary: the states, roles and conditions are those of the state machines.
+ClusterState = _states.ClusterState
+MachineState = _states.MachineState
+MachineRole = _states.Role
+Bootstrap = _states.Bootstrap
+ConditionType = _states.Cond
 
 
 class _Part(BaseModel):

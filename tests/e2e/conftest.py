@@ -7,7 +7,7 @@ RabbitMQ topology prefix and a SQLite store in ``tmp_path``. Helpers live in ``e
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,27 +52,6 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[[Profile], Sim]]:
 @pytest.fixture
 def sim(start_sim: Callable[[Profile], Sim]) -> Sim:
     return start_sim(fast_profile())
-
-
-@pytest.fixture
-async def bus(settings: Settings) -> AsyncIterator[Bus]:
-    b = Bus(settings, name=f"{settings.topology_prefix}-test")
-    await b.declare()
-    await b.connect()
-    try:
-        yield b
-    finally:
-        await b.close()
-        await b.delete_topology()
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    s = await Store.open(settings.store_url)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

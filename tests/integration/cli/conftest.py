@@ -11,7 +11,6 @@ import pytest
 from engine.bus import Bus
 from engine.client import ClusterClient
 from engine.settings import Settings
-from engine.store import Store
 from support.engine import wait_engine_ready
 from support.processes import ClusterbusProcess, engine_process
 
@@ -25,27 +24,6 @@ def settings(tmp_path: Path) -> Settings:
         shards=2,
         delay_levels_ms=(200, 500),
     )
-
-
-@pytest.fixture
-async def bus(settings: Settings) -> AsyncIterator[Bus]:
-    b = Bus(settings, name=f"{settings.topology_prefix}-test")
-    await b.declare()
-    await b.connect()
-    try:
-        yield b
-    finally:
-        await b.close()
-        await b.delete_topology()
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    s = await Store.open(settings.store_url)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

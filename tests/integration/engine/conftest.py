@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from engine.bus import Bus
 from engine.settings import Settings
-from engine.store import Store
 from support.processes import ClusterbusProcess
 
 
@@ -25,27 +23,6 @@ def settings(tmp_path: Path) -> Settings:
         delay_levels_ms=(200, 500),
         max_message_bytes=16 * 1024,
     )
-
-
-@pytest.fixture
-async def bus(settings: Settings) -> AsyncIterator[Bus]:
-    b = Bus(settings, name=f"{settings.topology_prefix}-test")
-    await b.declare()
-    await b.connect()
-    try:
-        yield b
-    finally:
-        await b.close()
-        await b.delete_topology()
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    s = await Store.open(settings.store_url)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture
