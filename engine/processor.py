@@ -267,8 +267,8 @@ class Processor:
         for emit in outcome.emits:
             follow_up = envelope.caused(emit.type, emit.data, source=self._source)
             messages.append(self._outbox(follow_up, exchange_for(emit.type, self._prefix)))
-        if aggregate is None:
-            return messages
+        if aggregate is None or all(change.ignored for change in outcome.changes):
+            return messages  # nothing changed: no notification, no snapshot to build
         snapshot = aggregate.snapshot()
         for change in outcome.changes:
             if change.ignored:
