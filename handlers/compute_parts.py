@@ -11,12 +11,12 @@ import uuid
 from typing import Any
 
 from handlers.base import TerminalError, cluster_tag, is_ours, owned_tags
-from handlers.neutron_common import description, get_or_none
+from handlers.neutron_common import description, get_or_none, ignore_missing
 
 SERVER_GROUP_POLICY = "soft-anti-affinity"
 GONE_STATES = ("DELETED", "SOFT_DELETED")
-# Worker machines are created in parallel and Nova group names are not unique: without this,
-# two threads both miss the group and create one each (two groups, spreading half the pool).
+# Worker machines are created in parallel and Nova group names are not unique: threads of one
+# process take turns rather than each creating a group that find_or_create_group then deletes.
 _GROUP_LOCK = threading.Lock()
 
 
@@ -77,13 +77,35 @@ def flavor_id(conn: Any, ref: str) -> str:
 def server_group_id(conn: Any, name: str) -> str:
     """Our server group (Nova groups have no tags: the name is ours), created if missing.
 
-    Serialized in this process; handler replicas in other processes can still race (report).
+    The lock only saves threads of this process a wasted create; replicas in other processes
+    converge in ``find_or_create_group``.
     """
     with _GROUP_LOCK:
-        for group in conn.compute.server_groups():
-            if group.name == name:
-                return str(group.id)
-        return str(conn.compute.create_server_group(name=name, policy=SERVER_GROUP_POLICY).id)
+        return find_or_create_group(conn, name)
+
+
+def _oldest_group(conn: Any, name: str) -> Any | None:
+    """The first group called ``name`` in Nova's listing, which is in creation order."""
+    return next((g for g in conn.compute.server_groups() if g.name == name), None)
+
+
+def find_or_create_group(conn: Any, name: str) -> str:
+    """The oldest group called ``name``, creating one if there is none.
+
+    Names are not unique in Nova, so replicas that all missed it each create one. Each then
+    lists again and uses the oldest: every replica agrees on it, since a group created later
+    cannot list before it. A group we created that lost this race is still empty (nothing has
+    booted into it): we delete it, so the pool does not end up split across two groups.
+    """
+    found = _oldest_group(conn, name)
+    if found is not None:
+        return str(found.id)
+    created = conn.compute.create_server_group(name=name, policy=SERVER_GROUP_POLICY)
+    oldest = _oldest_group(conn, name)
+    if oldest is None or oldest.id == created.id:
+        return str(created.id)
+    ignore_missing(conn.compute.delete_server_group, created, ignore_missing=False)
+    return str(oldest.id)
 
 
 def machine_group_name(machine_id: str) -> str:

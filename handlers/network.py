@@ -121,7 +121,7 @@ def ensure_network_sync(conn: Any, task: dict[str, Any]) -> EnsuredNetwork:
     router, fresh_router = _ensure_router(conn, task, external.id)
     # A new router or subnet cannot have the interface yet: skip the lookup.
     if fresh_router or fresh_subnet or not _has_interface(conn, router.id, subnet.id):
-        conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+        conn.network.add_interface_to_router(router, subnet=subnet.id)
     return EnsuredNetwork(network.id, subnet.id, router.id)
 
 
@@ -152,7 +152,7 @@ def _delete_router(conn: Any, router: Any, ports: list[Any]) -> None:
     """Detach every interface of our router, then delete it (404 = gone)."""
     for port in ports:
         if port.device_id == router.id and port.device_owner in ROUTER_INTERFACE_OWNERS:
-            ignore_missing(conn.network.remove_interface_from_router, router, port_id=port.id)
+            ignore_missing(conn.network.remove_interface_from_router, router, port=port.id)
     conn.network.delete_router(router, ignore_missing=True)
 
 

@@ -14,9 +14,10 @@ from simulator import (
     neutron_floatingips,
     neutron_misc,
     neutron_networks,
-    neutron_ports,
+    neutron_ports_api,
     neutron_routers,
     neutron_secgroups,
+    neutron_subnets,
 )
 from simulator.core import Cloud
 from simulator.neutron_base import EXTERNAL_NETWORK_ID, EXTERNAL_SUBNET_ID
@@ -42,7 +43,8 @@ def setup(app: web.Application, cloud: Cloud) -> None:
     neutron_networks.seed_external_network(cloud)
     neutron_misc.setup_routes(app)
     neutron_networks.setup_routes(app)
-    neutron_ports.setup_routes(app)
+    neutron_subnets.setup_routes(app)
+    neutron_ports_api.setup_routes(app)
     neutron_secgroups.setup_routes(app)
     neutron_routers.setup_routes(app)
     neutron_floatingips.setup_routes(app)

@@ -1,9 +1,6 @@
-"""Neutron networks and subnets, and the seeded external network."""
+"""Neutron networks and the seeded external network (subnets: neutron_subnets)."""
 
 from __future__ import annotations
-
-import ipaddress
-from typing import Any
 
 from aiohttp import web
 
@@ -30,14 +27,9 @@ from simulator.neutron_base import (
     updatable,
 )
 from simulator.neutron_ipam import (
-    bad_request,
-    check_in_subnet,
-    check_pools,
-    default_gateway,
-    default_pools,
-    overlaps,
     parse_cidr,
 )
+from simulator.neutron_subnets import subnet_record
 
 _NETWORK_UPDATABLE = {
     "name",
@@ -47,15 +39,6 @@ _NETWORK_UPDATABLE = {
     "port_security_enabled",
     "mtu",
     "router:external",
-}
-_SUBNET_UPDATABLE = {
-    "name",
-    "description",
-    "gateway_ip",
-    "dns_nameservers",
-    "host_routes",
-    "enable_dhcp",
-    "allocation_pools",
 }
 
 
@@ -101,7 +84,7 @@ def seed_external_network(cloud: Cloud) -> Record:
     network.update(network_fields(profile.external_network_name, shared=True, external=True))
     cloud.add("networks", network, None)
     cidr = parse_cidr(profile.external_cidr, 4)
-    subnet = _subnet_record(
+    subnet = subnet_record(
         cloud, network, {"name": f"{profile.external_network_name}-subnet"}, cidr
     )
     subnet["id"] = EXTERNAL_SUBNET_ID
@@ -170,144 +153,8 @@ async def delete_network(request: web.Request) -> web.Response:
     return no_content()
 
 
-# ---- subnets ----------------------------------------------------------------------------------
-def _subnet_record(cloud: Cloud, network: Record, body: Record, cidr: Any) -> Record:
-    gateway = body.get("gateway_ip", default_gateway(cidr))
-    if gateway is not None:
-        gateway = check_in_subnet(cidr, gateway, "gateway_ip")
-    pools = body.get("allocation_pools")
-    pools = check_pools(cidr, pools, gateway) if pools else default_pools(cidr, gateway)
-    stamp = now_iso()
-    return {
-        "id": cloud.new_id(),
-        "name": str(body.get("name") or ""),
-        "network_id": network["id"],
-        "tenant_id": network["tenant_id"],
-        "project_id": network["project_id"],
-        "ip_version": cidr.version,
-        "cidr": str(cidr),
-        "gateway_ip": gateway,
-        "allocation_pools": pools,
-        "dns_nameservers": list(body.get("dns_nameservers") or []),
-        "host_routes": list(body.get("host_routes") or []),
-        "enable_dhcp": bool(body.get("enable_dhcp", True)),
-        "ipv6_ra_mode": body.get("ipv6_ra_mode"),
-        "ipv6_address_mode": body.get("ipv6_address_mode"),
-        "subnetpool_id": None,
-        "service_types": [],
-        "segment_id": None,
-        "description": str(body.get("description") or ""),
-        "tags": list(body.get("tags") or []),
-        "created_at": stamp,
-        "updated_at": stamp,
-        "revision_number": 1,
-    }
-
-
-def _get_subnet(request: web.Request) -> Record:
-    subnet_id = request.match_info["id"]
-    subnet = find_visible(cloud_of(request), "subnets", subnet_id, scope(request))
-    if subnet is None:
-        raise not_found("Subnet", subnet_id)
-    return subnet
-
-
-async def list_subnets(request: web.Request) -> web.Response:
-    cloud = cloud_of(request)
-    subnets = [
-        s
-        for s in list_visible(cloud, "subnets", None)
-        if find_visible(cloud, "networks", s["network_id"], scope(request))
-    ]
-    return list_response(request, "subnets", subnets)
-
-
-async def create_subnet(request: web.Request) -> web.Response:
-    cloud = cloud_of(request)
-    body = await read_json(request, wrapper="subnet")
-    network_id = str(body.get("network_id") or "")
-    network = find_visible(cloud, "networks", network_id, scope(request))
-    if network is None:
-        raise not_found("Network", network_id)
-    project_id = owner_for(request, body)
-    if network["_project_id"] not in (project_id, None) and not request.get("roles", []).count(
-        "admin"
-    ):
-        raise neutron_error(
-            403, "Forbidden", "Tenant is not allowed to create subnets on this network."
-        )
-    ip_version = int(body.get("ip_version") or 4)
-    if ip_version not in (4, 6):
-        raise bad_request(f"Invalid input for ip_version. Reason: '{ip_version}' is not in [4, 6].")
-    if not body.get("cidr"):
-        raise bad_request(
-            "Bad subnets request: a subnetpool must be specified in the absence of a cidr."
-        )
-    cidr = parse_cidr(body["cidr"], ip_version)
-    clash = overlaps(cloud, network_id, cidr)
-    if clash is not None:
-        raise bad_request(
-            f"Invalid input for operation: Requested subnet with cidr: {cidr} for network: "
-            f"{network_id} overlaps with another subnet."
-        )
-    check_quota(cloud, project_id, "subnet")
-    subnet = _subnet_record(cloud, network, body, cidr)
-    subnet["tenant_id"] = subnet["project_id"] = project_id
-    cloud.add("subnets", subnet, project_id)
-    network["subnets"].append(subnet["id"])
-    touch(network)
-    return json_response({"subnet": public(subnet)}, status=201)
-
-
-async def show_subnet(request: web.Request) -> web.Response:
-    return show_response(request, "subnet", _get_subnet(request))
-
-
-async def update_subnet(request: web.Request) -> web.Response:
-    subnet = _get_subnet(request)
-    body = updatable(await read_json(request, wrapper="subnet"), _SUBNET_UPDATABLE, "subnet")
-    cidr = ipaddress.ip_network(subnet["cidr"])
-    if body.get("gateway_ip") is not None:
-        body["gateway_ip"] = check_in_subnet(cidr, body["gateway_ip"], "gateway_ip")
-    if "allocation_pools" in body:
-        body["allocation_pools"] = check_pools(
-            cidr, body["allocation_pools"], body.get("gateway_ip", subnet["gateway_ip"])
-        )
-    subnet.update(body)
-    return json_response({"subnet": public(touch(subnet))})
-
-
-async def delete_subnet(request: web.Request) -> web.Response:
-    cloud, subnet = cloud_of(request), _get_subnet(request)
-    users = cloud.list(
-        "ports",
-        None,
-        lambda p: (
-            p["device_owner"] != DHCP_OWNER
-            and any(ip["subnet_id"] == subnet["id"] for ip in p["fixed_ips"])
-        ),
-    )
-    if users:
-        raise neutron_error(
-            409,
-            "SubnetInUse",
-            f"Unable to complete operation on subnet {subnet['id']}: "
-            "One or more ports have an IP allocation from this subnet.",
-        )
-    cloud.remove("subnets", subnet["id"])
-    network = cloud.table("networks").get(subnet["network_id"])
-    if network is not None and subnet["id"] in network["subnets"]:
-        network["subnets"].remove(subnet["id"])
-        touch(network)
-    return no_content()
-
-
 def setup_routes(app: web.Application) -> None:
     add_collection(
         app, "networks", list=list_networks, create=create_network, show=show_network,
         update=update_network, delete=delete_network,
-    )  # fmt: skip
-    add_collection(
-        app, "subnets", list=list_subnets, create=create_subnet, show=show_subnet,
-        update=update_subnet, delete=delete_subnet,
     )  # fmt: skip

@@ -7,19 +7,16 @@ DELETED/deleting until ``delays.server_delete`` (x ``slow_delete_factor``) has p
 
 from __future__ import annotations
 
-import hashlib
-import re
 import secrets
 
 from aiohttp import web
 
 from simulator import neutron, quotas
-from simulator.app import RNG_KEY
 from simulator.core import GONE, ApiError, Cloud, Record
 from simulator.http import cloud_of, json_response, project_of, read_json
 from simulator.nova_boot import BootRequest, parse_boot
 from simulator.nova_common import is_admin, later_iso, links, now_iso, scope
-from simulator.nova_flavors import HOSTS
+from simulator.nova_placement import boot_fault, host_id, pick_host
 from simulator.nova_server_groups import remove_member
 from simulator.nova_server_view import Wiring, matcher, page, render, render_brief
 
@@ -40,37 +37,6 @@ def server_for_address(cloud: Cloud, ip: str) -> Record | None:
             server = cloud.table("servers").get(str(port.get("device_id")))
             if server is not None:
                 return server
-    return None
-
-
-# ---- placement ----------------------------------------------------------------------------------
-def _pick_host(cloud: Cloud, group: Record | None) -> str | None:
-    """A host honouring the group policy; None when a hard policy cannot be met."""
-    default = HOSTS[cloud.serial() % len(HOSTS)]
-    if group is None:
-        return default
-    servers = cloud.table("servers")
-    used = [servers[m]["_host"] for m in group["members"] if m in servers]
-    if group["policy"].endswith("anti-affinity"):
-        free = [h for h in HOSTS if h not in used]
-        if free:
-            return free[0]
-        return None if group["policy"] == "anti-affinity" else default
-    return used[0] if used else default
-
-
-def _host_id(project_id: str, host: str) -> str:
-    return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest()
-
-
-def _boot_fault(request: web.Request, name: str, host: str | None) -> tuple[int, str] | None:
-    """(code, message) of the fault this boot will end in, or None for a healthy boot."""
-    if host is None:
-        return 500, "No valid host was found. There are not enough hosts available."
-    rng = request.app[RNG_KEY]
-    for fault in cloud_of(request).profile.faults.server_errors:
-        if re.search(fault.name_regex, name) and rng.random() < fault.rate:
-            return fault.code, fault.message
     return None
 
 
@@ -98,7 +64,7 @@ def _new_record(request: web.Request, boot: BootRequest, host: str | None) -> Re
         "metadata": dict(boot.metadata),
         "tags": list(boot.tags),
         "security_groups": [],
-        "hostId": _host_id(project_id, host or ""),
+        "hostId": host_id(project_id, host or ""),
         "flavor": {
             "original_name": flavor["name"],
             "vcpus": flavor["vcpus"],
@@ -191,7 +157,7 @@ def _schedule_boot(request: web.Request, server: Record) -> None:
     cloud = cloud_of(request)
     boot_seconds = cloud.profile.delays.server_boot
     done = later_iso(cloud, boot_seconds)
-    fault = _boot_fault(request, server["name"], server["_host"])
+    fault = boot_fault(request, server["name"], server["_host"])
     if fault is None:
         cloud.schedule(
             server,
@@ -226,7 +192,7 @@ async def create_server(request: web.Request) -> web.Response:
     boot = await parse_boot(request)
     _check_quota(cloud, project_id, boot.flavor)
     group = boot.group
-    host = _pick_host(cloud, group)
+    host = pick_host(cloud, group)
     server = _new_record(request, boot, host)
     cloud.add("servers", server, project_id)
     try:

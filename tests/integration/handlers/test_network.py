@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import warnings
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from engine.messages.tasks import DeleteNetwork, EnsureFloatingIp, EnsureNetwork
 from handlers.base import Deps, TerminalError, TransientError, cluster_tag, owned_tags
 from handlers.network import (
     HANDLERS,
+    delete_network_sync,
+    ensure_network_sync,
     handle_floatingip_ensure,
     handle_network_delete,
     handle_network_ensure,
@@ -100,7 +103,7 @@ async def test_ensure_twice_creates_nothing_twice_and_is_cheap(sim: Sim, deps: D
 async def test_ensure_repairs_a_missing_interface(sim: Sim, deps: Deps) -> None:
     first = await ensure(deps)
     conn = sim.connect(CLOUD)
-    conn.network.remove_interface_from_router(first["router_id"], subnet_id=first["subnet_id"])
+    conn.network.remove_interface_from_router(first["router_id"], subnet=first["subnet_id"])
 
     assert await ensure(deps) == first
     assert any(
@@ -194,6 +197,18 @@ async def test_network_in_use_is_transient_then_deleted(sim: Sim, deps: Deps) ->
     assert leaks(sim, CID) == []
 
 
+def test_router_interface_calls_use_the_sdks_current_parameter_names(sim: Sim) -> None:
+    """openstacksdk 4.22 renamed subnet_id/port_id (RemovedInSDK50Warning): 5.0 drops them."""
+    conn = sim.connect(CLOUD)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ensure_network_sync(conn, ensure_task())
+        delete_network_sync(conn, delete_task())
+    renamed = [str(w.message) for w in caught if "has been renamed" in str(w.message)]
+    assert renamed == []
+    assert leaks(sim, CID) == []
+
+
 # ---- floatingip.ensure ----------------------------------------------------------------------
 MACHINE = f"{CID}-bastion"
 
@@ -270,7 +285,7 @@ async def test_unreachable_external_network_leaks_no_floating_ip(sim: Sim, deps:
     ready = await ensure(deps)
     server_id, _ = bastion_port(sim, ready["network_id"])
     sim.connect(CLOUD).network.remove_interface_from_router(
-        ready["router_id"], subnet_id=ready["subnet_id"]
+        ready["router_id"], subnet=ready["subnet_id"]
     )
 
     with pytest.raises(TerminalError, match="is not reachable from subnet"):

@@ -47,7 +47,7 @@ def build_network(conn: openstack.connection.Connection) -> dict[str, Any]:
     router = conn.network.create_router(
         name="clusterbus-e2e", external_gateway_info={"network_id": public.id}
     )
-    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    conn.network.add_interface_to_router(router, subnet=subnet.id)
     for resource in (network, subnet, router):
         conn.network.set_tags(resource, ["clusterbus", TAG])
     assert conn.network.get_router(router.id).external_gateway_info["network_id"] == public.id
@@ -219,7 +219,7 @@ def teardown(sim: Sim, conn: openstack.connection.Connection, built: dict[str, A
     conn.compute.delete_keypair(compute["keypair"])
     for group in groups.values():
         conn.network.delete_security_group(group)
-    conn.network.remove_interface_from_router(net["router"], subnet_id=net["subnet"].id)
+    conn.network.remove_interface_from_router(net["router"], subnet=net["subnet"].id)
     conn.network.delete_router(net["router"])
     conn.network.delete_subnet(net["subnet"])
     conn.network.delete_network(net["network"])

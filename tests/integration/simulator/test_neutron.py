@@ -67,9 +67,9 @@ def test_router_gateway_interface_and_floating_ip(sim: Sim) -> None:
     with pytest.raises(exceptions.NotFoundException, match="not reachable from subnet"):
         conn.network.update_ip(fip, port_id=port.id)
 
-    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    conn.network.add_interface_to_router(router, subnet=subnet.id)
     with pytest.raises(exceptions.BadRequestException, match="already has a port"):
-        conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+        conn.network.add_interface_to_router(router, subnet=subnet.id)
     interface = next(conn.network.ports(device_owner="network:router_interface"))
     assert interface.fixed_ips[0]["ip_address"] == "10.6.0.1"
 
@@ -88,7 +88,7 @@ def test_router_gateway_interface_and_floating_ip(sim: Sim) -> None:
 
     conn.network.delete_ip(fip)
     conn.network.delete_port(port)
-    conn.network.remove_interface_from_router(router, subnet_id=subnet.id)
+    conn.network.remove_interface_from_router(router, subnet=subnet.id)
     conn.network.delete_router(router)
     conn.network.delete_network(network)
     assert sim.inspect("leaks")["count"] == 0
