@@ -8,6 +8,7 @@ batch is committed in one transaction; only then does the caller ack and publish
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,15 +18,15 @@ from typing import Any, Protocol
 from opentelemetry.context import Context
 
 from engine import transition_telemetry as telemetry
-from engine.messages.codec import encode
 from engine.messages.envelope import Envelope
 from engine.messages.errors import MessageError
-from engine.messages.registry import exchange_for, parse
-from engine.store import ClusterRow, HistoryEntry, MachineRow, OutboxMessage, Step, VersionConflict
+from engine.messages.registry import parse
+from engine.outcome_rows import OutboxWriter, history_rows
+from engine.store import ClusterRow, MachineRow, OutboxMessage, Step, VersionConflict
 from statemachines import ClusterAggregate, Outcome
 
+log = logging.getLogger(__name__)
 Decider = Callable[..., tuple[ClusterAggregate | None, Outcome]]
-NOTIFICATIONS = "notifications"
 
 
 class StoreLike(Protocol):
@@ -58,6 +59,10 @@ class BatchResult:
     duplicates: int
 
 
+class _DeciderFailed(Exception):
+    """The decider raised on a message of a batch: redo the batch one message at a time."""
+
+
 class Processor:
     """Turns envelopes into committed steps; one instance per engine process."""
 
@@ -74,8 +79,7 @@ class Processor:
         self._store = store
         self._decide = decide
         self._consumer = consumer
-        self._source = source
-        self._prefix = exchange_prefix
+        self._writer = OutboxWriter(source, exchange_prefix)
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
 
@@ -89,9 +93,9 @@ class Processor:
         traced = list(contexts) if contexts is not None else [None] * len(batch)
         try:
             return await self._process(batch, traced)
-        except VersionConflict:
-            # Another replica wrote one of these aggregates (shard hand-over): redo serially,
-            # each message against freshly loaded state.
+        except (VersionConflict, _DeciderFailed):
+            # Another replica wrote one of these aggregates (shard hand-over), or one message
+            # broke the decider: redo serially, each message against freshly loaded state.
             results = [
                 await self._process([envelope], [context])
                 for envelope, context in zip(batch, traced, strict=True)
@@ -132,6 +136,16 @@ class Processor:
                     )
                 except (ValueError, MessageError) as exc:
                     rejected.append(Rejected(envelope, f"not applicable: {exc}"))
+                    continue
+                except Exception as exc:
+                    # The machines are pure, so a retry fails again; failing the batch would
+                    # send every other message of it round the retry loop with this one until
+                    # all are dead-lettered. Alone in its batch (its aggregate may be half
+                    # mutated, nothing else built on it) it is rejected.
+                    if len(batch) > 1:
+                        raise _DeciderFailed from exc
+                    log.exception("decider failed", extra={"message_id": envelope.id})
+                    rejected.append(Rejected(envelope, f"decider error: {type(exc).__name__}"))
                     continue
                 telemetry.transition_spans(outcome)
                 step, loaded[envelope.subject] = self._step(envelope, state, aggregate, outcome)
@@ -197,36 +211,8 @@ class Processor:
         after = Loaded(aggregate)
         if aggregate is not None:
             self._state_rows(step, before, after, aggregate, now)
-        step.outbox.extend(self._emitted(envelope, outcome, aggregate))
-        if not any(change.kind == "cluster" for change in outcome.changes):
-            # Every applied message leaves one cluster-level history row (the audit trail).
-            state = str(aggregate.state.value) if aggregate is not None else "none"
-            step.history.append(
-                HistoryEntry(
-                    cluster_id=envelope.subject,
-                    machine_id=None,
-                    from_state=state,
-                    to_state=state,
-                    trigger=envelope.type,
-                    message_id=envelope.id,
-                    note="recorded without a cluster transition",
-                    at=now,
-                )
-            )
-        step.history.extend(
-            HistoryEntry(
-                cluster_id=envelope.subject,
-                machine_id=change.id if change.kind == "machine" else None,
-                from_state=change.from_state,
-                to_state=change.to_state,
-                trigger=change.trigger,
-                message_id=envelope.id,
-                ignored=change.ignored,
-                note=change.note,
-                at=now,
-            )
-            for change in outcome.changes
-        )
+        step.outbox.extend(self._writer.rows(envelope, outcome, aggregate))
+        step.history.extend(history_rows(envelope, outcome, aggregate, now))
         return step, after
 
     def _state_rows(
@@ -259,78 +245,6 @@ class Processor:
             after.machine_docs[machine_id] = (state, doc)
         present = {m[0] for m in machines}
         step.deleted_machine_ids.extend(m for m in before.machine_versions if m not in present)
-
-    def _emitted(
-        self, envelope: Envelope, outcome: Outcome, aggregate: ClusterAggregate | None
-    ) -> list[OutboxMessage]:
-        messages: list[OutboxMessage] = []
-        for emit in outcome.emits:
-            follow_up = envelope.caused(emit.type, emit.data, source=self._source)
-            messages.append(self._outbox(follow_up, exchange_for(emit.type, self._prefix)))
-        if aggregate is None or all(change.ignored for change in outcome.changes):
-            return messages  # nothing changed: no notification, no snapshot to build
-        snapshot = aggregate.snapshot()
-        for change in outcome.changes:
-            if change.ignored:
-                continue
-            note = self._notification(envelope, change, snapshot, aggregate)
-            key = f"{note.type}.{change.to_state}.{envelope.subject}"
-            messages.append(self._outbox(note, f"{self._prefix}.{NOTIFICATIONS}", key))
-        return messages
-
-    def _notification(
-        self,
-        envelope: Envelope,
-        change: Any,
-        snapshot: dict[str, Any],
-        aggregate: ClusterAggregate,
-    ) -> Envelope:
-        data: dict[str, Any] = {
-            "cluster_id": envelope.subject,
-            "from_state": change.from_state,
-            "to_state": change.to_state,
-            "trigger": change.trigger,
-        }
-        if change.kind == "machine":
-            data["machine_id"] = change.id
-            data["snapshot"] = machine_snapshot(aggregate, change.id)
-            return envelope.caused("machine.state_changed", data, source=self._source)
-        data["snapshot"] = snapshot
-        return envelope.caused("cluster.state_changed", data, source=self._source)
-
-    @staticmethod
-    def _outbox(envelope: Envelope, exchange: str, routing_key: str | None = None) -> OutboxMessage:
-        body, properties = encode(envelope)
-        # The relay may publish this row much later (after a crash even): it re-parents on this.
-        properties["headers"].update(telemetry.trace_headers())
-        return OutboxMessage(
-            seq=None,
-            message_id=envelope.id,
-            exchange=exchange,
-            routing_key=routing_key or envelope.type,
-            body=body,
-            properties=properties,
-        )
-
-
-def machine_snapshot(aggregate: ClusterAggregate, machine_id: str) -> dict[str, Any]:
-    """One machine as the ``machine.state_changed`` notification shows it (no secrets)."""
-    machine = aggregate.machines[machine_id]
-    doc = machine.to_doc()
-    return {
-        "cluster_id": aggregate.id,
-        "machine_id": machine_id,
-        "role": machine.role.value,
-        "pool": machine.pool,
-        "index": machine.index,
-        "state": machine.state.value,
-        "server_id": machine.server_id,
-        "address": machine.address,
-        "floating_ip": machine.floating_ip,
-        "failure_reason": machine.failure_reason,
-        "created_at": doc["created_at"],
-        "updated_at": doc["updated_at"],
-    }
 
 
 def normalized(envelope: Envelope) -> dict[str, Any]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 
 from opentelemetry import trace
 
 from engine.bus import Bus
-from engine.bus.errors import BusError
 from engine.store import OutboxMessage, Store
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,15 @@ class OutboxRelay:
         *,
         sweep_interval_s: float = 2.0,
         grace: timedelta = timedelta(seconds=10),
+        keep_sent: timedelta = timedelta(hours=1),
+        purge_interval_s: float = 600.0,
     ) -> None:
         self._store = store
         self._bus = bus
         self._interval = sweep_interval_s
         self._grace = grace
+        self._keep_sent = keep_sent
+        self._purge_interval = purge_interval_s
 
     async def publish(self, messages: Sequence[OutboxMessage]) -> int:
         """Publish concurrently (each confirmed), then mark the published rows sent."""
@@ -81,11 +86,16 @@ class OutboxRelay:
         """Sweep forever (the engine cancels this task on shutdown).
 
         Rows younger than ``grace`` belong to the fast path, which is publishing them right
-        now; sweeping them too would publish every message twice under load.
+        now; sweeping them too would publish every message twice under load. Sent rows older
+        than ``keep_sent`` are dropped every ``purge_interval_s``, or the table grows forever.
         """
+        purged_at = -math.inf
         while True:
             try:
                 await self.sweep(older_than=self._grace)
-            except (BusError, OSError) as exc:
-                log.warning("outbox sweep failed", extra={"error": str(exc)})
+                if time.monotonic() - purged_at >= self._purge_interval:
+                    purged_at = time.monotonic()
+                    await self._store.purge_outbox(self._keep_sent)
+            except Exception as exc:  # the store or broker may be briefly away: never stop
+                log.warning("outbox sweep failed", extra={"error": type(exc).__name__})
             await asyncio.sleep(self._interval)

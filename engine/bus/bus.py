@@ -22,17 +22,12 @@ from engine.bus import topology as topo
 from engine.bus.batching import run_batches
 from engine.bus.consumer import AckPolicy
 from engine.bus.delivery import (
-    H_ERROR,
-    H_ORIGINAL_EXCHANGE,
-    H_ORIGINAL_ROUTING_KEY,
-    H_QUEUE,
-    H_REASON,
     BatchHandler,
     Decoder,
     Delivery,
     Handler,
     RawMessage,
-    copy_properties,
+    dead_letter_properties,
 )
 from engine.bus.errors import BusError
 from engine.bus.publisher import Publisher, build_message
@@ -182,15 +177,13 @@ class Bus:
     ) -> None:
         """Copy one delivery to P.dlx with why (the caller's handler then returns: it is acked)."""
         message = delivery.message
-        props = copy_properties(message)
-        props["headers"].update(
-            {
-                H_REASON: reason[:500],
-                H_ERROR: error,
-                H_ORIGINAL_EXCHANGE: delivery.exchange,
-                H_ORIGINAL_ROUTING_KEY: delivery.routing_key,
-                H_QUEUE: "",
-            }
+        props = dead_letter_properties(
+            message,
+            reason,
+            error,
+            exchange=delivery.exchange,
+            routing_key=delivery.routing_key,
+            queue="",
         )
         log.warning("dead-lettering %s (%s): %s", message.message_id, error, reason)
         DEAD_LETTERED.labels(reason=error).inc()

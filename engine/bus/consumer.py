@@ -32,16 +32,12 @@ from opentelemetry.trace import Span
 from engine.bus import telemetry
 from engine.bus.delivery import (
     H_ATTEMPT,
-    H_ERROR,
-    H_ORIGINAL_EXCHANGE,
-    H_ORIGINAL_ROUTING_KEY,
-    H_QUEUE,
-    H_REASON,
     BatchHandler,
     Decoder,
     Delivery,
     RawMessage,
     copy_properties,
+    dead_letter_properties,
     properties_of,
 )
 from engine.bus.errors import BusError
@@ -53,7 +49,6 @@ from engine.metrics import DEAD_LETTERED, RETRIES
 log = logging.getLogger(__name__)
 
 Outcome = Literal["ack", "settled"]  # settled: already rejected, must not be acked again
-_MAX_REASON = 500
 
 
 class AckPolicy:
@@ -186,16 +181,14 @@ class AckPolicy:
         self, message: AbstractIncomingMessage, reason: str, error: str
     ) -> Outcome:
         """Publish a copy to P.dlx with why, confirmed; the caller then acks the original."""
-        props = copy_properties(message)
         rk = message.routing_key or ""
-        props["headers"].update(
-            {
-                H_REASON: reason[:_MAX_REASON],
-                H_ERROR: error,
-                H_ORIGINAL_EXCHANGE: message.exchange or "",
-                H_ORIGINAL_ROUTING_KEY: rk,
-                H_QUEUE: self._queue,
-            }
+        props = dead_letter_properties(
+            message,
+            reason,
+            error,
+            exchange=message.exchange or "",
+            routing_key=rk,
+            queue=self._queue,
         )
         log.warning(
             "queue %s: dead-lettering %s (%s): %s", self._queue, message.message_id, error, reason

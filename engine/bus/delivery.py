@@ -21,6 +21,7 @@ H_QUEUE = "x-clusterbus-queue"
 H_ATTEMPT = "x-clusterbus-attempt"
 H_DELAY_TARGET = "x-delay-target"
 H_DELAY_MS = "x-delay-ms"
+MAX_REASON = 500  # characters of a dead-letter reason kept in its header
 
 Decoder = Callable[[bytes, dict[str, Any]], Envelope]
 """Turns a body and its AMQP properties into an Envelope, or raises (the message is poison)."""
@@ -87,6 +88,29 @@ def copy_properties(message: AbstractIncomingMessage) -> dict[str, Any]:
         "app_id": message.app_id,
         "headers": encodable(dict(message.headers)),
     }
+
+
+def dead_letter_properties(
+    message: AbstractIncomingMessage,
+    reason: str,
+    error: str,
+    *,
+    exchange: str,
+    routing_key: str,
+    queue: str,
+) -> dict[str, Any]:
+    """Properties of the copy of ``message`` sent to P.dlx: its own, plus why and whence."""
+    props = copy_properties(message)
+    props["headers"].update(
+        {
+            H_REASON: reason[:MAX_REASON],
+            H_ERROR: error,
+            H_ORIGINAL_EXCHANGE: exchange,
+            H_ORIGINAL_ROUTING_KEY: routing_key,
+            H_QUEUE: queue,
+        }
+    )
+    return props
 
 
 def encodable(value: Any) -> Any:
