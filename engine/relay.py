@@ -35,6 +35,7 @@ class OutboxRelay:
         sweep_interval_s: float = 2.0,
         grace: timedelta = timedelta(seconds=10),
         keep_sent: timedelta = timedelta(hours=1),
+        keep_inbox: timedelta = timedelta(days=7),
         purge_interval_s: float = 600.0,
     ) -> None:
         self._store = store
@@ -42,6 +43,7 @@ class OutboxRelay:
         self._interval = sweep_interval_s
         self._grace = grace
         self._keep_sent = keep_sent
+        self._keep_inbox = keep_inbox
         self._purge_interval = purge_interval_s
 
     async def publish(self, messages: Sequence[OutboxMessage]) -> int:
@@ -87,7 +89,9 @@ class OutboxRelay:
 
         Rows younger than ``grace`` belong to the fast path, which is publishing them right
         now; sweeping them too would publish every message twice under load. Sent rows older
-        than ``keep_sent`` are dropped every ``purge_interval_s``, or the table grows forever.
+        than ``keep_sent`` are dropped every ``purge_interval_s``, or the table grows forever;
+        so are inbox records older than ``keep_inbox`` (a redelivery after that long is not
+        de-duplicated: keep it far beyond any broker redelivery or delay).
         """
         purged_at = -math.inf
         while True:
@@ -96,6 +100,7 @@ class OutboxRelay:
                 if time.monotonic() - purged_at >= self._purge_interval:
                     purged_at = time.monotonic()
                     await self._store.purge_outbox(self._keep_sent)
+                    await self._store.purge_inbox(self._keep_inbox)
             except Exception as exc:  # the store or broker may be briefly away: never stop
                 log.warning("outbox sweep failed", extra={"error": type(exc).__name__})
             await asyncio.sleep(self._interval)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+from datetime import timedelta
 
 from engine.authz import CommandPolicy, authorizing_decoder
 from engine.bus import Bus, default_decoder
@@ -44,7 +45,9 @@ class EngineService:
         self.processor = Processor(
             store, decide, source=f"{settings.source}/engine", exchange_prefix=bus.names.prefix
         )
-        self.relay = OutboxRelay(store, bus)
+        self.relay = OutboxRelay(
+            store, bus, keep_inbox=timedelta(hours=settings.inbox_retention_hours)
+        )
         self._max_batch = max_batch
         self._tasks: list[asyncio.Task[None]] = []
         self._crash_point = os.environ.get(CRASH_POINT_ENV)

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
             " AMQP user is always allowed (see docs/integration.md)"
         ),
     )
+    inbox_retention_hours: float = Field(
+        168.0, gt=0, description="how long consumed message ids are kept for de-duplication"
+    )
     reconcile_interval_s: float = Field(
         30.0, gt=0, description="seconds between reconcile ticks for unsettled clusters"
     )

@@ -29,6 +29,7 @@ class FlakyStore:
         self.failures = failures
         self.sent: list[int] = []
         self.purges: list[timedelta] = []
+        self.inbox_purges: list[timedelta] = []
         self.unsent_calls = 0
 
     async def unsent_outbox(
@@ -45,6 +46,10 @@ class FlakyStore:
 
     async def purge_outbox(self, older_than: timedelta) -> int:
         self.purges.append(older_than)
+        return 0
+
+    async def purge_inbox(self, older_than: timedelta) -> int:
+        self.inbox_purges.append(older_than)
         return 0
 
 
@@ -77,7 +82,12 @@ async def test_the_sweep_loop_survives_a_store_outage() -> None:
 async def test_the_loop_purges_old_sent_rows_now_and_then() -> None:
     store, bus = FlakyStore(failures=0), RecordingBus()
     relay = OutboxRelay(  # type: ignore[arg-type]
-        store, bus, sweep_interval_s=0.01, keep_sent=timedelta(minutes=5), purge_interval_s=3600
+        store,
+        bus,
+        sweep_interval_s=0.01,
+        keep_sent=timedelta(minutes=5),
+        keep_inbox=timedelta(days=2),
+        purge_interval_s=3600,
     )
     task = asyncio.create_task(relay.run())
     try:
@@ -87,5 +97,6 @@ async def test_the_loop_purges_old_sent_rows_now_and_then() -> None:
 
         await eventually(swept_twice, within=5, what="several sweeps")
         assert store.purges == [timedelta(minutes=5)]  # once at start, then once an hour
+        assert store.inbox_purges == [timedelta(days=2)]
     finally:
         task.cancel()
