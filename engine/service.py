@@ -11,12 +11,14 @@ from datetime import timedelta
 
 from engine.authz import CommandPolicy, authorizing_decoder
 from engine.bus import Bus, default_decoder
+from engine.bus.bus import Subscription
 from engine.bus.delivery import Delivery
 from engine.metrics import MetricsServer, store_gauges_loop
 from engine.processor import Decider, Processor
 from engine.reconciler import Reconciler
 from engine.relay import OutboxRelay
 from engine.settings import Settings
+from engine.shard_balancer import ShardBalancer
 from engine.store import Store
 from statemachines import handle
 
@@ -51,6 +53,7 @@ class EngineService:
         self._max_batch = max_batch
         self._tasks: list[asyncio.Task[None]] = []
         self._crash_point = os.environ.get(CRASH_POINT_ENV)
+        self.balancer: ShardBalancer | None = None
 
     async def start(self) -> None:
         # Anything committed but not published before a crash goes out first.
@@ -60,15 +63,24 @@ class EngineService:
         decoder = authorizing_decoder(
             default_decoder(self.settings), CommandPolicy.from_settings(self.settings)
         )
-        for k in range(self.settings.shards):
-            await self.bus.consume_batches(
-                self.bus.names.shard(k),
+
+        async def subscribe(shard: int) -> Subscription:
+            return await self.bus.consume_batches(
+                self.bus.names.shard(shard),
                 self.on_batch,
                 max_batch=self._max_batch,
                 max_wait_ms=5,
                 prefetch=self.settings.prefetch,
                 decoder=decoder,
             )
+
+        if self.settings.shard_leases:
+            self.balancer = ShardBalancer(self.store, self.settings, subscribe)
+            await self.balancer.tick()  # a lone replica consumes every shard on return
+            self._tasks.append(asyncio.create_task(self.balancer.run(), name="shard-leases"))
+        else:
+            for k in range(self.settings.shards):
+                await subscribe(k)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-sweep"))
         reconciler = Reconciler(
             self.store,
@@ -104,6 +116,8 @@ class EngineService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.balancer is not None:
+            await self.balancer.stop()
 
 
 async def run_forever(settings: Settings, *, role: str = "all") -> None:

@@ -77,6 +77,21 @@ class Settings(BaseSettings):
         ),
     )
     metrics_host: str = Field("0.0.0.0", description="address the metrics endpoint listens on")
+    shard_leases: bool = Field(
+        True,
+        description=(
+            "spread the shards over the engine replicas with leases in the store; false ="
+            " every replica subscribes to every shard (single-active-consumer picks one)"
+        ),
+    )
+    lease_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description=(
+            "seconds between shard lease renewals and rebalancing; a lease lasts 3x this, so a"
+            " crashed replica's shards move after at most 4x"
+        ),
+    )
     metrics_refresh_s: float = Field(
         15.0, gt=0, description="seconds between refreshes of the store gauges (engine role)"
     )

@@ -113,3 +113,19 @@ secrets = Table(
     Column("created_at", Stamp, nullable=False),
     PrimaryKeyConstraint("cluster_id", "name", name="pk_secrets"),
 )
+
+# Engine replicas: who is alive, and which replica consumes which shard (see shard_balancer).
+engine_members = Table(
+    "engine_members",
+    metadata,
+    Column("member_id", Text, primary_key=True),
+    Column("heartbeat_at", Stamp, nullable=False),
+)
+
+shard_leases = Table(
+    "shard_leases",
+    metadata,
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("owner", Text, nullable=True),
+    Column("expires_at", Stamp, nullable=True),
+)

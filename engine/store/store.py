@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from engine.store import queries
+from engine.store import leases, queries
 from engine.store.batch import apply_batch
 from engine.store.connect import Backend, open_backend, upgrade
 from engine.store.rows import ClusterRow, HistoryEntry, MachineRow, OutboxMessage, Step
@@ -114,3 +114,40 @@ class Store:
     async def purge_outbox(self, older_than: timedelta) -> int:
         """Drop sent outbox rows older than ``older_than``; returns how many."""
         return await self._backend.write(queries.purge_outbox, queries.utcnow() - older_than)
+
+    # -- engine replicas and shard leases (see engine/shard_balancer.py) ------------------
+
+    async def heartbeat(self, member_id: str, now: datetime) -> None:
+        """Record that engine replica ``member_id`` is alive at ``now``."""
+        await self._backend.write(leases.heartbeat, member_id, now)
+
+    async def live_members(self, since: datetime) -> list[str]:
+        """Replicas whose last heartbeat is at or after ``since``, sorted."""
+        return await self._backend.read(leases.live_members, since)
+
+    async def claim_shards(
+        self, member_id: str, want: int, now: datetime, ttl: timedelta, *, shards: int
+    ) -> set[int]:
+        """Renew the member's leases, take free or expired ones (of ``shards``) up to ``want``.
+
+        Atomic; returns every shard the member owns afterwards, which may exceed ``want`` (it
+        keeps what it had: giving shards back is ``release_shards``).
+        """
+        return await self._backend.write(leases.claim_shards, member_id, want, now, ttl, shards)
+
+    async def release_shards(self, member_id: str, shards: Sequence[int]) -> None:
+        """Give up the member's leases on ``shards`` (others' leases are left alone)."""
+        if shards:
+            await self._backend.write(leases.release_shards, member_id, shards)
+
+    async def leave(self, member_id: str) -> None:
+        """Release all the member's leases and drop its heartbeat (a clean shutdown)."""
+        await self._backend.write(leases.leave, member_id)
+
+    async def forget_members(self, before: datetime) -> int:
+        """Drop replicas silent since ``before``; returns how many."""
+        return await self._backend.write(leases.forget_members, before)
+
+    async def shard_leases(self) -> dict[int, tuple[str | None, datetime | None]]:
+        """Every lease: shard -> (owner, expires_at); owner None = free."""
+        return await self._backend.read(leases.leases)

@@ -59,6 +59,8 @@ class Deployment:
         self.env = {
             "OS_CLIENT_CONFIG_FILE": str(log_dir / "clouds.yaml"),
             "CLUSTERBUS_RECONCILE_INTERVAL_S": "2",
+            # A restarted engine takes a killed one's shards after its leases expire (3 intervals).
+            "CLUSTERBUS_LEASE_INTERVAL_S": "0.5",
         }
         self.procs: dict[str, ClusterbusProcess] = {}
         self.dead: list[ClusterbusProcess] = []

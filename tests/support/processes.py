@@ -26,6 +26,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
             "CLUSTERBUS_DELIVERY_LIMIT": str(settings.delivery_limit),
             "CLUSTERBUS_MAX_MESSAGE_BYTES": str(settings.max_message_bytes),
             "CLUSTERBUS_QUEUE_TYPE": settings.queue_type.value,
+            "CLUSTERBUS_SHARD_LEASES": str(settings.shard_leases).lower(),
+            "CLUSTERBUS_LEASE_INTERVAL_S": str(settings.lease_interval_s),
         }
     )
     env.update(extra)

@@ -22,6 +22,7 @@ def settings(tmp_path: Path) -> Settings:
         prefetch=64,
         delay_levels_ms=(200, 500),
         max_message_bytes=16 * 1024,
+        lease_interval_s=0.5,  # a killed engine's shards move within ~2 s
     )
 
 
