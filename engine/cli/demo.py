@@ -19,6 +19,7 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="where the demo writes its files")] = Path("."),
 ) -> None:
     """Start the simulator, the engine and the handlers; create two clusters; Ctrl-C cleans up."""
+    from engine.bus.errors import PluginMissing
     from engine.demo import BrokerDown, demo_settings, run_demo
 
     console = Console()
@@ -28,7 +29,7 @@ def demo(
         code = asyncio.run(
             run_demo(demo_settings(workdir), workdir, time_scale=time_scale, console=console)
         )
-    except BrokerDown as exc:
+    except (BrokerDown, PluginMissing) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     raise typer.Exit(code)

@@ -7,9 +7,11 @@ import contextlib
 from enum import StrEnum
 from typing import Annotated
 
+import aio_pika
 import typer
 
 from engine import logs
+from engine.bus.errors import PluginMissing
 from engine.settings import load_settings
 
 
@@ -30,5 +32,16 @@ def run(
     logs.configure(log_level)
     setup_tracing()
     settings = load_settings()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_forever(settings, role=str(role)))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_forever(settings, role=str(role)))
+    except PluginMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
+        typer.echo(
+            f"error: cannot reach RabbitMQ ({type(exc).__name__}: {exc}); start it with "
+            "`rabbitmq-server -detached` or set CLUSTERBUS_AMQP_URL",
+            err=True,
+        )
+        raise typer.Exit(2) from None
