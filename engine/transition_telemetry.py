@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
-from engine.bus.telemetry import current_headers, extract
+from engine.bus.telemetry import current_headers, extract, tracing_enabled
 from engine.logs import bound
 from engine.messages.envelope import Envelope
 from engine.metrics import STALE_EVENTS, TIME_TO_READY, TRANSITIONS
@@ -34,6 +34,12 @@ READY = "ready"  # reached from accepted/provisioning_* = the end of a creation 
 @contextmanager
 def apply_span(envelope: Envelope, context: Context | None) -> Iterator[Span]:
     """The span of one message being applied to its aggregate."""
+    if not tracing_enabled():
+        # The no-op tracer's span: the context's current one, made current (same headers).
+        span = trace.get_current_span(context)
+        with trace.use_span(span, end_on_exit=False):
+            yield span
+        return
     with tracer.start_as_current_span(
         f"apply {envelope.type}",
         context=context,
@@ -49,6 +55,8 @@ def apply_span(envelope: Envelope, context: Context | None) -> Iterator[Span]:
 
 def transition_spans(outcome: Outcome) -> None:
     """One short span per state change of ``outcome`` (under the current apply span)."""
+    if not tracing_enabled():
+        return  # no-op spans: nothing to record, nothing observable
     for change in outcome.changes:
         attributes: dict[str, Any] = {
             "cluster.id": change.id if change.kind == "cluster" else "",

@@ -45,6 +45,7 @@ class _HeaderGetter(Getter[Mapping[str, Any]]):
 
 
 _getter = _HeaderGetter()
+_NO_OP_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
 def extract(headers: Mapping[str, Any] | None) -> Context:
@@ -62,6 +63,11 @@ def current_headers() -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
+
+
+def tracing_enabled() -> bool:
+    """Whether a real tracer provider is installed (one cheap check; the no-op API is not)."""
+    return not isinstance(trace.get_tracer_provider(), _NO_OP_PROVIDERS)
 
 
 def _attributes(
@@ -83,6 +89,11 @@ def _attributes(
 @contextmanager
 def publish_span(exchange: str, routing_key: str, message: aio_pika.Message) -> Iterator[Span]:
     """A PRODUCER span around one publish; its context is injected into ``message.headers``."""
+    if not tracing_enabled():
+        # Tracing off: the API's span would not record and the headers would stay as they are
+        # (a traceparent already in them travels on), so skip building attributes and contexts.
+        yield trace.INVALID_SPAN
+        return
     headers = dict(message.headers or {})
     current = trace.get_current_span().get_span_context()
     parent = None if current.is_valid else extract(headers)
@@ -112,6 +123,10 @@ def publish_span(exchange: str, routing_key: str, message: aio_pika.Message) -> 
 def start_consume(queue: str, message: AbstractIncomingMessage) -> Span:
     """A CONSUMER span for one delivery: child of the producer's context, and linked to it."""
     parent = extract(message.headers)
+    if not tracing_enabled():
+        # What the no-op tracer would return: the producer's context as a non-recording span,
+        # so the trace context still travels on to the outbox rows built under it.
+        return trace.get_current_span(parent)
     producer = trace.get_current_span(parent).get_span_context()
     exchange, routing_key = message.exchange or "", message.routing_key or ""
     attributes = _attributes(
