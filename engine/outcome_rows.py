@@ -27,9 +27,16 @@ class OutboxWriter:
     prefix: str = "clusterbus"
 
     def rows(
-        self, envelope: Envelope, outcome: Outcome, aggregate: ClusterAggregate | None
+        self,
+        envelope: Envelope,
+        outcome: Outcome,
+        aggregate: ClusterAggregate | None,
+        trace: dict[str, str] | None = None,
     ) -> list[OutboxMessage]:
-        """The emitted tasks, then one notification per change that was not ignored."""
+        """The emitted tasks, then one notification per change that was not ignored.
+
+        ``trace``: the current trace headers if the caller has them already (else read here).
+        """
         messages = [
             envelope.caused(emit.type, emit.data, source=self.source) for emit in outcome.emits
         ]
@@ -40,7 +47,9 @@ class OutboxWriter:
                 for change in outcome.changes
                 if not change.ignored
             )
-        return [outbox_row(m, exchange_for(m.type, self.prefix)) for m in messages]
+        if trace is None:
+            trace = telemetry.trace_headers()
+        return [outbox_row(m, exchange_for(m.type, self.prefix), trace) for m in messages]
 
     def _notification(
         self,
@@ -63,11 +72,13 @@ class OutboxWriter:
         return envelope.caused("cluster.state_changed", data, source=self.source)
 
 
-def outbox_row(envelope: Envelope, exchange: str) -> OutboxMessage:
+def outbox_row(
+    envelope: Envelope, exchange: str, trace: dict[str, str] | None = None
+) -> OutboxMessage:
     """``envelope`` encoded for the outbox, with the catalog's routing key and the trace headers."""
     body, properties = encode(envelope)
     # The relay may publish this row much later (after a crash even): it re-parents on this.
-    properties["headers"].update(telemetry.trace_headers())
+    properties["headers"].update(telemetry.trace_headers() if trace is None else trace)
     return OutboxMessage(
         seq=None,
         message_id=envelope.id,

@@ -209,17 +209,24 @@ class Processor:
         now = datetime.now(UTC)
         step = Step(consumer=self._consumer, message_id=envelope.id)
         after = Loaded(aggregate)
+        trace = telemetry.trace_headers()  # read once: the same context for every row below
         if aggregate is not None:
-            self._state_rows(step, before, after, aggregate, now)
-        step.outbox.extend(self._writer.rows(envelope, outcome, aggregate))
+            self._state_rows(step, before, after, aggregate, now, trace)
+        step.outbox.extend(self._writer.rows(envelope, outcome, aggregate, trace))
         step.history.extend(history_rows(envelope, outcome, aggregate, now))
         return step, after
 
     def _state_rows(
-        self, step: Step, before: Loaded, after: Loaded, aggregate: ClusterAggregate, now: datetime
+        self,
+        step: Step,
+        before: Loaded,
+        after: Loaded,
+        aggregate: ClusterAggregate,
+        now: datetime,
+        trace: dict[str, str],
     ) -> None:
         cluster_doc, machines = aggregate.to_rows()
-        after.traceparent = telemetry.root_traceparent(before.traceparent)
+        after.traceparent = telemetry.root_traceparent(before.traceparent, trace)
         if after.traceparent:
             cluster_doc[telemetry.TRACEPARENT_KEY] = after.traceparent
         step.clusters.append(

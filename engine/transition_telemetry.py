@@ -78,9 +78,14 @@ def trace_headers() -> dict[str, str]:
     return current_headers()
 
 
-def root_traceparent(stored: str | None) -> str | None:
-    """The cluster's trace: kept once set, else the current one (the creation's)."""
-    return stored or current_headers().get(TRACEPARENT_KEY)
+def root_traceparent(stored: str | None, current: dict[str, str] | None = None) -> str | None:
+    """The cluster's trace: kept once set, else the current one (the creation's).
+
+    ``current``: the current trace headers if the caller has them already.
+    """
+    if stored:
+        return stored
+    return (current_headers() if current is None else current).get(TRACEPARENT_KEY)
 
 
 def link_context(doc: dict[str, Any]) -> Context | None:
