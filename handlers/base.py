@@ -14,7 +14,6 @@ Any openstacksdk exception escaping a handler is classified by ``classify`` the 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -101,6 +100,3 @@ def backoff_ms(attempt: int, *, base_ms: int = 1000, cap_ms: int = 30_000) -> in
     """Exponential backoff for polls and retries: 1 s, 2 s, 4 s ... capped."""
     return int(min(cap_ms, base_ms * (2 ** max(0, attempt))))
 
-
-async def gather_all(*awaitables: Awaitable[T]) -> list[T]:
-    return list(await asyncio.gather(*awaitables))

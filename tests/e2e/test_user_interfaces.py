@@ -83,11 +83,8 @@ async def test_the_cli_drives_a_cluster_through_its_whole_life(
 
     code, out = await run("cluster", "delete", "clie", "--wait", "--timeout", "90")
     assert code == 0, out
-    assert sim.inspect("leaks", tag="clusterbus-cluster=clie") in (
-        {},
-        [],
-        {"resources": []},
-    ) or not any(sim.inspect("leaks", tag="clusterbus-cluster=clie").values())
+    leaks = sim.inspect("leaks", tag="clusterbus-cluster=clie")
+    assert leaks["count"] == 0, leaks["leaks"]
 
 
 @pytest.fixture

@@ -15,9 +15,11 @@ class FakeStore:
     def __init__(self, states: dict[str, str]) -> None:
         self.rows = [ClusterRow(id=c, state=s, version=1, doc={}) for c, s in states.items()]
         self.fail = False
+        self.failures = 0
 
     async def list_clusters(self) -> list[ClusterRow]:
         if self.fail:
+            self.failures += 1
             raise ConnectionError("store away")
         return self.rows
 
@@ -56,7 +58,11 @@ async def test_the_loop_survives_a_failing_tick() -> None:
     store.fail = True
     task = asyncio.create_task(Reconciler(store, bus, interval_s=0.01).run())
     try:
-        await asyncio.sleep(0.05)  # lets several failing ticks go by (not a wait on a condition)
+
+        async def failed_thrice() -> bool:
+            return store.failures >= 3
+
+        await eventually(failed_thrice, within=5, what="several failing ticks")
         assert not task.done()
         store.fail = False
 
