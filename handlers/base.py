@@ -99,4 +99,3 @@ Handler = Callable[[dict[str, Any], Deps], Awaitable[Reply]]
 def backoff_ms(attempt: int, *, base_ms: int = 1000, cap_ms: int = 30_000) -> int:
     """Exponential backoff for polls and retries: 1 s, 2 s, 4 s ... capped."""
     return int(min(cap_ms, base_ms * (2 ** max(0, attempt))))
-
