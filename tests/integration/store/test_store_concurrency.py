@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 
 from engine.store import ClusterRow, Step, Store, VersionConflict
+from support.waiting import eventually
 
 WRITERS = 3
 STEPS_EACH = 60
@@ -99,3 +102,41 @@ async def test_concurrent_first_opens_migrate_once(store_url: str) -> None:
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_sqlite_write_waits_for_another_process_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Writes run inline while the write lock is free; when another connection holds it, the
+    write waits in a thread: the event loop keeps running and the write lands after release."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    store = await Store.open(url)
+    other = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    try:
+        row = ClusterRow("inline", "accepted", 0, {})
+        assert await store.apply([Step("engine", "m-inline", clusters=[row])]) == [True]
+        other.execute("BEGIN IMMEDIATE")  # what another engine process's write looks like
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        row = ClusterRow("waited", "accepted", 0, {})
+        write = asyncio.create_task(store.apply([Step("engine", "m-waited", clusters=[row])]))
+
+        async def loop_ticked() -> bool:
+            return ticks >= 20
+
+        await eventually(loop_ticked, within=10, what="the event loop to keep running")
+        assert not write.done()  # still waiting for the lock, and the loop is alive
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(write, timeout=10) == [True]
+        ticker.cancel()
+        assert {c.id for c in await store.list_clusters()} == {"inline", "waited"}
+    finally:
+        other.close()
+        await store.close()
