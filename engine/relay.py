@@ -18,6 +18,7 @@ from datetime import timedelta
 from opentelemetry import trace
 
 from engine.bus import Bus
+from engine.bus.telemetry import tracing_enabled
 from engine.store import OutboxMessage, Store
 
 log = logging.getLogger(__name__)
@@ -67,12 +68,16 @@ class OutboxRelay:
         return len(sent)
 
     async def _publish_one(self, message: OutboxMessage) -> None:
+        publish = self._bus.publish_raw(
+            message.exchange, message.routing_key, message.body, message.properties
+        )
+        if not tracing_enabled():  # the row's headers travel as they are
+            await publish
+            return
         # No current span: the publish is parented on the context stored in the row's headers
         # (the transition that wrote it), also when a sweep sends it after a crash.
         with trace.use_span(trace.INVALID_SPAN, end_on_exit=False):
-            await self._bus.publish_raw(
-                message.exchange, message.routing_key, message.body, message.properties
-            )
+            await publish
 
     async def sweep(self, *, older_than: timedelta | None = None) -> int:
         """Publish unsent rows (only those older than ``older_than``), oldest first."""

@@ -30,7 +30,7 @@ from engine.bus.delivery import (
     dead_letter_properties,
 )
 from engine.bus.errors import BusError
-from engine.bus.publisher import Publisher, build_message
+from engine.bus.publisher import Publisher
 from engine.bus.topology import DelayTarget, Names, Topology
 from engine.messages import codec, registry
 from engine.messages.envelope import Envelope
@@ -187,9 +187,7 @@ class Bus:
         )
         log.warning("dead-lettering %s (%s): %s", message.message_id, error, reason)
         DEAD_LETTERED.labels(reason=error).inc()
-        await self.publisher.publish_message(
-            self.names.dlx, delivery.routing_key, build_message(message.body, props)
-        )
+        await self.publisher.publish_raw(self.names.dlx, delivery.routing_key, message.body, props)
 
     # -- consuming ----------------------------------------------------------------------
 

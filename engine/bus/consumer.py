@@ -41,7 +41,7 @@ from engine.bus.delivery import (
     properties_of,
 )
 from engine.bus.errors import BusError
-from engine.bus.publisher import Publisher, build_message
+from engine.bus.publisher import Publisher
 from engine.bus.topology import HASH_HEADER, DelayTarget, Topology
 from engine.messages.errors import MessageError, TooLarge
 from engine.metrics import DEAD_LETTERED, RETRIES
@@ -110,9 +110,14 @@ class AckPolicy:
         outcomes: list[Outcome] = []
         deliveries: list[Delivery] = []
         slots: list[int] = []
+        traced = telemetry.tracing_enabled()
         for m, span in zip(messages, spans, strict=True):
-            with trace.use_span(span, end_on_exit=False):
-                prepared = await self._prepare(m, telemetry.context_of(span))
+            context = telemetry.context_of(span)
+            if traced:  # a poison message's dead-letter publish is a child of this span
+                with trace.use_span(span, end_on_exit=False):
+                    prepared = await self._prepare(m, context)
+            else:
+                prepared = await self._prepare(m, context)
             if isinstance(prepared, Delivery):
                 slots.append(len(outcomes))
                 deliveries.append(prepared)
@@ -169,9 +174,7 @@ class AckPolicy:
         props = copy_properties(message)
         props["headers"][HASH_HEADER] = subject
         rk = message.routing_key or ""
-        await self._publisher.publish_message(
-            self._names.engine, rk, build_message(message.body, props)
-        )
+        await self._publisher.publish_raw(self._names.engine, rk, message.body, props)
         log.info(
             "queue %s: re-routed %s without %s header", self._queue, message.message_id, HASH_HEADER
         )
@@ -196,9 +199,7 @@ class AckPolicy:
         telemetry.mark_error(trace.get_current_span(), error)
         DEAD_LETTERED.labels(reason=error).inc()
         try:
-            await self._publisher.publish_message(
-                self._names.dlx, rk, build_message(message.body, props)
-            )
+            await self._publisher.publish_raw(self._names.dlx, rk, message.body, props)
         except BusError:
             log.exception("queue %s: dead-letter copy refused, rejecting the original", self._queue)
             await message.nack(requeue=False)

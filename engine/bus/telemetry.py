@@ -12,14 +12,16 @@ outbox relay re-sending a committed row, possibly after a crash, under its origi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
+from aiormq import spec
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.environment_variables import OTEL_PYTHON_TRACER_PROVIDER
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Link, Span, SpanKind, StatusCode
 
@@ -46,6 +48,8 @@ class _HeaderGetter(Getter[Mapping[str, Any]]):
 
 _getter = _HeaderGetter()
 _NO_OP_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+# The API loads a provider named by this variable on first use (we configure ours in code).
+_PROVIDER_FROM_ENVIRONMENT = OTEL_PYTHON_TRACER_PROVIDER in os.environ
 
 
 def extract(headers: Mapping[str, Any] | None) -> Context:
@@ -67,7 +71,15 @@ def current_headers() -> dict[str, str]:
 
 def tracing_enabled() -> bool:
     """Whether a real tracer provider is installed (one cheap check; the no-op API is not)."""
-    return not isinstance(trace.get_tracer_provider(), _NO_OP_PROVIDERS)
+    # get_tracer_provider() looks OTEL_PYTHON_TRACER_PROVIDER up in os.environ on every call
+    # while none is set (a few % of the engine's CPU per message); the global it fills is read
+    # first. The provider can be set once only, so a real one found here stays.
+    provider = getattr(trace, "_TRACER_PROVIDER", None)
+    if provider is None:
+        if not _PROVIDER_FROM_ENVIRONMENT:
+            return False
+        provider = trace.get_tracer_provider()
+    return not isinstance(provider, _NO_OP_PROVIDERS)
 
 
 def _attributes(
@@ -87,20 +99,22 @@ def _attributes(
 
 
 @contextmanager
-def publish_span(exchange: str, routing_key: str, message: aio_pika.Message) -> Iterator[Span]:
-    """A PRODUCER span around one publish; its context is injected into ``message.headers``."""
+def publish_span(
+    exchange: str, routing_key: str, properties: spec.Basic.Properties, body_size: int
+) -> Iterator[Span]:
+    """A PRODUCER span around one publish; its context is injected into ``properties.headers``."""
     if not tracing_enabled():
         # Tracing off: the API's span would not record and the headers would stay as they are
         # (a traceparent already in them travels on), so skip building attributes and contexts.
         yield trace.INVALID_SPAN
         return
-    headers = dict(message.headers or {})
+    headers = dict(properties.headers or {})
     current = trace.get_current_span().get_span_context()
     parent = None if current.is_valid else extract(headers)
     attributes = _attributes(
-        "send", exchange, routing_key, message.message_id, message.correlation_id
+        "send", exchange, routing_key, properties.message_id, properties.correlation_id
     )
-    attributes["messaging.message.body.size"] = len(message.body)
+    attributes["messaging.message.body.size"] = body_size
     with tracer.start_as_current_span(
         f"publish {exchange}:{routing_key}",
         context=parent,
@@ -112,7 +126,7 @@ def publish_span(exchange: str, routing_key: str, message: aio_pika.Message) -> 
             for key in TRACE_HEADERS:
                 headers.pop(key, None)
             inject(headers)
-            message.headers = headers
+            properties.headers = headers
         try:
             yield span
         except Exception as exc:
