@@ -17,6 +17,7 @@ from engine.metrics import MetricsServer, store_gauges_loop
 from engine.processor import Decider, Processor
 from engine.reconciler import Reconciler
 from engine.relay import OutboxRelay
+from engine.runtime import tune_gc
 from engine.settings import Settings
 from engine.shard_balancer import ShardBalancer
 from engine.store import Store
@@ -143,6 +144,7 @@ async def run_forever(settings: Settings, *, role: str = "all") -> None:
             from engine.handler_service import start_handlers
 
             await start_handlers(settings, bus, store)
+        tune_gc()
         log.info("clusterbus running", extra={"role": role, "shards": settings.shards})
         await stop.wait()
     finally:

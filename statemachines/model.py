@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 from statemachines.states import ClusterState, Cond, MachineState, Role
@@ -47,14 +48,20 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Condition:
+    """Replaced, never changed: its JSON form is built once (every applied message stores it)."""
+
     status: Literal["True", "False", "Unknown"]
     reason: str = ""
     message: str = ""
     last_transition: datetime | None = None
 
     def to_json(self) -> Json:
+        return self._json
+
+    @cached_property
+    def _json(self) -> Json:
         return {
             "status": self.status,
             "reason": self.reason,
