@@ -47,8 +47,12 @@ class OutboxRelay:
         self._keep_inbox = keep_inbox
         self._purge_interval = purge_interval_s
 
-    async def publish(self, messages: Sequence[OutboxMessage]) -> int:
-        """Publish concurrently (each confirmed), then mark the published rows sent."""
+    async def publish(self, messages: Sequence[OutboxMessage], *, mark_later: bool = False) -> int:
+        """Publish concurrently (each confirmed), then mark the published rows sent.
+
+        ``mark_later``: leave the marking to the store's next write (the engine's next batch,
+        or the sweep loop's flush within ``sweep_interval_s``) instead of a transaction now.
+        """
         if not messages:
             return 0
         results = await asyncio.gather(
@@ -60,7 +64,9 @@ class OutboxRelay:
             log.warning(
                 "outbox publish failed", extra={"failed": len(failed), "error": str(failed[0])}
             )
-        if sent:
+        if sent and mark_later:
+            self._store.mark_sent_later(sent)
+        elif sent:
             try:
                 await self._store.mark_sent(sent)
             except Exception as exc:  # published anyway; a later sweep may send a duplicate
@@ -101,6 +107,7 @@ class OutboxRelay:
         purged_at = -math.inf
         while True:
             try:
+                await self._store.flush_sent()
                 await self.sweep(older_than=self._grace)
                 if time.monotonic() - purged_at >= self._purge_interval:
                     purged_at = time.monotonic()

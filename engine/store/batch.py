@@ -52,13 +52,15 @@ class _Plan:
 
 
 def apply_batch(
-    conn: Connection, steps: Sequence[Step], now: datetime
+    conn: Connection, steps: Sequence[Step], now: datetime, sent: Sequence[int] = ()
 ) -> tuple[list[bool], list[list[int]]]:
-    """Write ``steps`` on ``conn`` (inside its transaction).
+    """Write ``steps`` on ``conn`` (inside its transaction); mark the outbox rows ``sent``.
 
     Returns, per step, whether it was applied (False: duplicate message) and the outbox seqs
     assigned to its messages, in order.
     """
+    if sent:
+        mark_sent(conn, sent, now)
     applied = _claim_inbox(conn, steps, now)
     live = [step for step, ok in zip(steps, applied, strict=True) if ok]
     cluster_plan = _plan(conn, clusters, "cluster", live, lambda s: s.clusters)
@@ -201,3 +203,8 @@ def _write_history(conn: Connection, steps: Sequence[Step], now: datetime) -> No
     ]
     if params:
         conn.execute(insert(history), params)
+
+
+def mark_sent(conn: Connection, seqs: Sequence[int], now: datetime) -> None:
+    stmt = update(outbox).where(outbox.c.seq.in_(list(seqs)), outbox.c.sent_at.is_(None))
+    conn.execute(stmt.values(sent_at=now))

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, event, text
@@ -39,6 +40,15 @@ _NO_WAIT = "clusterbus_no_wait"  # execution option: BEGIN IMMEDIATE fails at on
 _PG_MIGRATION_LOCK = 0x636C_7573_7465_72  # any constant: serialises concurrent migrators
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# Every applied message stores its aggregate's document and its outbox rows as JSON: with the
+# stdlib's json that was ~5 % of the engine's CPU per message, with orjson a fifth of it.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+
+
 class Backend(Protocol):
     """Runs ``fn(conn, *args)`` in one transaction and returns its result."""
 
@@ -54,7 +64,7 @@ def open_backend(url: str) -> Backend:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return SqliteBackend(parsed.set(drivername="sqlite+pysqlite").render_as_string(False))
-    return PostgresBackend(create_async_engine(url, pool_size=5, max_overflow=5))
+    return PostgresBackend(create_async_engine(url, pool_size=5, max_overflow=5, **_JSON_CODEC))
 
 
 class PostgresBackend:
@@ -78,10 +88,13 @@ class SqliteBackend:
             # One shared connection, or every pooled connection would see its own empty database.
             threads = 1
             self.engine = create_sync_engine(
-                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+                url,
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+                **_JSON_CODEC,
             )
         else:
-            self.engine = create_sync_engine(url, pool_size=threads, max_overflow=0)
+            self.engine = create_sync_engine(url, pool_size=threads, max_overflow=0, **_JSON_CODEC)
         _install_sqlite_hooks(self.engine)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="clusterbus-store")
         # One writer at a time per process: SQLite allows one anyway, and queueing here is

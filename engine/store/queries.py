@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.engine import Row
 
 from engine.store.batch import dialect_insert
@@ -59,11 +58,6 @@ def metric_counts(
         int(unsent),
         _utc(oldest) if oldest is not None else None,
     )
-
-
-def mark_sent(conn: Connection, seqs: Sequence[int], now: datetime) -> None:
-    stmt = update(outbox).where(outbox.c.seq.in_(list(seqs)), outbox.c.sent_at.is_(None))
-    conn.execute(stmt.values(sent_at=now))
 
 
 def history_of(conn: Connection, cluster_id: str) -> list[HistoryEntry]:
