@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table
 from sqlalchemy.exc import IntegrityError
 
+from engine.store.batch_sql import Statements, statements_for
 from engine.store.rows import ClusterRow, MachineRow, Step, VersionConflict
-from engine.store.schema import clusters, history, inbox, machines, outbox
+from engine.store.schema import clusters, history, machines
 
 _UNIQUE_VIOLATION = "23505"  # PostgreSQL SQLSTATE
 
@@ -59,39 +59,31 @@ def apply_batch(
     Returns, per step, whether it was applied (False: duplicate message) and the outbox seqs
     assigned to its messages, in order.
     """
+    sql = statements_for(conn)
     if sent:
-        mark_sent(conn, sent, now)
-    applied = _claim_inbox(conn, steps, now)
+        sql.mark_sent(sent, now)
+    applied = _claim_inbox(sql, steps, now)
     live = [step for step, ok in zip(steps, applied, strict=True) if ok]
-    cluster_plan = _plan(conn, clusters, "cluster", live, lambda s: s.clusters)
-    machine_plan = _plan(conn, machines, "machine", live, lambda s: s.machines)
-    _write_rows(conn, clusters, cluster_plan, now, _cluster_values)
-    _write_rows(conn, machines, machine_plan, now, _machine_values)
-    seqs = _write_outbox(conn, live, now)
-    _write_history(conn, live, now)
+    cluster_plan = _plan(sql, clusters, "cluster", live, lambda s: s.clusters)
+    machine_plan = _plan(sql, machines, "machine", live, lambda s: s.machines)
+    _write_rows(sql, clusters, cluster_plan, now, _cluster_values)
+    _write_rows(sql, machines, machine_plan, now, _machine_values)
+    seqs = _write_outbox(sql, live, now)
+    _write_history(sql, live, now)
     it = iter(seqs)
     return applied, [next(it) if ok else [] for ok in applied]
 
 
-def dialect_insert(conn: Connection, table: Table) -> Any:
-    """INSERT with ON CONFLICT DO NOTHING support, for the connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+def mark_sent(conn: Connection, seqs: Sequence[int], now: datetime) -> None:
+    statements_for(conn).mark_sent(seqs, now)
 
 
-def _claim_inbox(conn: Connection, steps: Sequence[Step], now: datetime) -> list[bool]:
+def _claim_inbox(sql: Statements, steps: Sequence[Step], now: datetime) -> list[bool]:
     """Insert the inbox keys; a key already there (or repeated in the batch) is a duplicate."""
     firsts: dict[tuple[str, str], int] = {}
     for index, step in enumerate(steps):
         firsts.setdefault((step.consumer, step.message_id), index)
-    stmt = (
-        dialect_insert(conn, inbox)
-        .on_conflict_do_nothing(index_elements=["consumer", "message_id"])
-        .returning(inbox.c.consumer, inbox.c.message_id)
-    )
-    params = [{"consumer": c, "message_id": m, "received_at": now} for c, m in firsts]
-    claimed = {(r.consumer, r.message_id) for r in conn.execute(stmt, params)}
+    claimed = sql.claim_inbox(list(firsts), now)
     return [firsts.get(key) == i and key in claimed for i, key in enumerate(_keys(steps))]
 
 
@@ -100,7 +92,7 @@ def _keys(steps: Iterable[Step]) -> Iterable[tuple[str, str]]:
 
 
 def _plan(
-    conn: Connection,
+    sql: Statements,
     table: Table,
     kind: str,
     steps: Sequence[Step],
@@ -110,15 +102,7 @@ def _plan(
     ids = {row.id for step in steps for row in rows_of(step)}
     if table is machines:
         ids.update(mid for step in steps for mid in step.deleted_machine_ids)
-    existing: dict[str, int] = {}
-    if ids:
-        query = (
-            select(table.c.id, table.c.version)
-            .where(table.c.id.in_(sorted(ids)))
-            .order_by(table.c.id)  # lock in a stable order: no deadlock between batches
-            .with_for_update()  # ignored by SQLite, which already holds the write lock
-        )
-        existing = {row.id: row.version for row in conn.execute(query)}
+    existing = sql.versions(table, list(ids)) if ids else {}
     plan = _Plan(existing=existing, current=dict(existing))
     for step in steps:
         for row in rows_of(step):
@@ -138,24 +122,24 @@ def _machine_values(row: ClusterRow | MachineRow) -> dict[str, Any]:
     return {"state": row.state, "doc": row.doc, "cluster_id": row.cluster_id, "role": row.role}
 
 
-def _write_rows(conn: Connection, table: Table, plan: _Plan, now: datetime, values: Any) -> None:
+def _write_rows(sql: Statements, table: Table, plan: _Plan, now: datetime, values: Any) -> None:
     """Delete, update and insert so that the table holds the plan's final images."""
     gone = [i for i in plan.existing if plan.current.get(i) is None or i in plan.recreated]
     if gone:
-        conn.execute(delete(table).where(table.c.id.in_(gone)))
+        sql.delete(table, gone)
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     for row_id, (row, version) in plan.final.items():
         base = {**values(row), "version": version, "updated_at": now}
         if row_id in plan.existing and row_id not in plan.recreated:
-            updates.append({"b_id": row_id, **base})
+            updates.append({"id": row_id, **base})
         else:
             inserts.append({"id": row_id, "created_at": now, **base})
     if updates:
-        conn.execute(update(table).where(table.c.id == bindparam("b_id")), updates)
+        sql.update(table, updates)
     if inserts:
         try:
-            conn.execute(insert(table), inserts)
+            sql.insert(table, inserts)
         except IntegrityError as exc:
             # PostgreSQL only: another writer inserted the same id after our read.
             if getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION:
@@ -163,7 +147,7 @@ def _write_rows(conn: Connection, table: Table, plan: _Plan, now: datetime, valu
             raise
 
 
-def _write_outbox(conn: Connection, steps: Sequence[Step], now: datetime) -> list[list[int]]:
+def _write_outbox(sql: Statements, steps: Sequence[Step], now: datetime) -> list[list[int]]:
     """Insert the outbox rows in batch order and return each step's seqs."""
     params = [
         {
@@ -177,15 +161,12 @@ def _write_outbox(conn: Connection, steps: Sequence[Step], now: datetime) -> lis
         for step in steps
         for m in step.outbox
     ]
-    seqs: list[int] = []
-    if params:
-        stmt = insert(outbox).returning(outbox.c.seq, sort_by_parameter_order=True)
-        seqs = [row.seq for row in conn.execute(stmt, params)]
+    seqs = sql.insert_outbox(params) if params else []
     it = iter(seqs)
     return [[next(it) for _ in step.outbox] for step in steps]
 
 
-def _write_history(conn: Connection, steps: Sequence[Step], now: datetime) -> None:
+def _write_history(sql: Statements, steps: Sequence[Step], now: datetime) -> None:
     params = [
         {
             "cluster_id": h.cluster_id,
@@ -202,9 +183,4 @@ def _write_history(conn: Connection, steps: Sequence[Step], now: datetime) -> No
         for h in step.history
     ]
     if params:
-        conn.execute(insert(history), params)
-
-
-def mark_sent(conn: Connection, seqs: Sequence[int], now: datetime) -> None:
-    stmt = update(outbox).where(outbox.c.seq.in_(list(seqs)), outbox.c.sent_at.is_(None))
-    conn.execute(stmt.values(sent_at=now))
+        sql.insert(history, params)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from engine.store.batch import dialect_insert
+from engine.store.batch_sql import dialect_insert
 from engine.store.queries import _utc
 from engine.store.schema import engine_members, shard_leases
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.engine import Row
 
-from engine.store.batch import dialect_insert
+from engine.store.batch_sql import dialect_insert
 from engine.store.rows import ClusterRow, HistoryEntry, MachineRow, OutboxMessage
 from engine.store.schema import clusters, history, inbox, machines, outbox, secrets
 
