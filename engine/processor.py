@@ -31,7 +31,9 @@ Decider = Callable[..., tuple[ClusterAggregate | None, Outcome]]
 
 class StoreLike(Protocol):
     async def apply(self, steps: list[Step]) -> list[bool]: ...
-    async def load(self, cluster_id: str) -> tuple[ClusterRow, list[MachineRow]] | None: ...
+    async def load_many(
+        self, cluster_ids: Sequence[str]
+    ) -> dict[str, tuple[ClusterRow, list[MachineRow]]]: ...
 
 
 @dataclass
@@ -114,7 +116,7 @@ class Processor:
         # of the same batch built on it, its version check fails and process() redoes the batch
         # one message at a time. Redeliveries are rare, so no extra inbox query per batch.
         seen: set[str] = set()
-        loaded: dict[str, Loaded] = {}
+        loaded = await self._take_aggregates({envelope.subject for envelope in batch})
         steps: list[Step] = []
         decided: list[tuple[Envelope, Outcome, ClusterAggregate | None]] = []
         rejected: list[Rejected] = []
@@ -124,17 +126,16 @@ class Processor:
                 duplicates += 1
                 continue
             seen.add(envelope.id)
-            state = (
-                loaded.get(envelope.subject)
-                or self._cache.pop(envelope.subject, None)
-                or await self._load(envelope.subject)
-            )
-            with telemetry.apply_span(envelope, context):
+            state = loaded.get(envelope.subject) or await self._load_one(envelope.subject)
+            with telemetry.apply_span(envelope, context) as trace_context:
                 try:
                     aggregate, outcome = self._decide(
                         state.aggregate, envelope.type, normalized(envelope), now=datetime.now(UTC)
                     )
                 except (ValueError, MessageError) as exc:
+                    # The decider may have changed the aggregate before it gave up: neither
+                    # cache it nor build on it (a later message of the batch reloads it).
+                    loaded.pop(envelope.subject, None)
                     rejected.append(Rejected(envelope, f"not applicable: {exc}"))
                     continue
                 except Exception as exc:
@@ -145,10 +146,13 @@ class Processor:
                     if len(batch) > 1:
                         raise _DeciderFailed from exc
                     log.exception("decider failed", extra={"message_id": envelope.id})
+                    loaded.pop(envelope.subject, None)
                     rejected.append(Rejected(envelope, f"decider error: {type(exc).__name__}"))
                     continue
                 telemetry.transition_spans(outcome)
-                step, loaded[envelope.subject] = self._step(envelope, state, aggregate, outcome)
+                step, loaded[envelope.subject] = self._step(
+                    envelope, state, aggregate, outcome, trace_context
+                )
             steps.append(step)
             decided.append((envelope, outcome, aggregate))
         results = await self._store.apply(steps) if steps else []
@@ -179,25 +183,18 @@ class Processor:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    async def _load(self, cluster_id: str) -> Loaded:
-        rows = await self._store.load(cluster_id)
-        if rows is None:
-            return Loaded(None)
-        cluster, machines = rows
-        aggregate = ClusterAggregate.from_rows(
-            cluster.id,
-            cluster.state,
-            cluster.doc,
-            [(m.id, m.role, m.state, m.doc) for m in machines],
-        )
-        traceparent = cluster.doc.get(telemetry.TRACEPARENT_KEY)
-        return Loaded(
-            aggregate,
-            cluster.version,
-            {m.id: m.version for m in machines},
-            {m.id: (m.state, m.doc) for m in machines},
-            traceparent if isinstance(traceparent, str) else None,
-        )
+    async def _load_one(self, cluster_id: str) -> Loaded:
+        rows = await self._store.load_many([cluster_id])
+        return _loaded(rows[cluster_id]) if cluster_id in rows else Loaded(None)
+
+    async def _take_aggregates(self, cluster_ids: set[str]) -> dict[str, Loaded]:
+        """The batch's aggregates: out of the cache, the others loaded in one read."""
+        taken = {cid: state for cid in cluster_ids if (state := self._cache.pop(cid, None))}
+        missing = sorted(cluster_ids - taken.keys())
+        rows = await self._store.load_many(missing) if missing else {}
+        for cid in missing:
+            taken[cid] = _loaded(rows[cid]) if cid in rows else Loaded(None)
+        return taken
 
     def _step(
         self,
@@ -205,11 +202,13 @@ class Processor:
         before: Loaded,
         aggregate: ClusterAggregate | None,
         outcome: Outcome,
+        trace_context: Context | None = None,
     ) -> tuple[Step, Loaded]:
         now = datetime.now(UTC)
         step = Step(consumer=self._consumer, message_id=envelope.id)
         after = Loaded(aggregate)
-        trace = telemetry.trace_headers()  # read once: the same context for every row below
+        # Read once: the same context for every row below.
+        trace = telemetry.trace_headers(trace_context)
         if aggregate is not None:
             self._state_rows(step, before, after, aggregate, now, trace)
         step.outbox.extend(self._writer.rows(envelope, outcome, aggregate, trace))
@@ -261,3 +260,22 @@ def normalized(envelope: Envelope) -> dict[str, Any]:
     same complete document whoever sent it.
     """
     return parse(envelope).model_dump(mode="json")
+
+
+def _loaded(rows: tuple[ClusterRow, list[MachineRow]]) -> Loaded:
+    """An aggregate as read from its rows, with their versions."""
+    cluster, machines = rows
+    aggregate = ClusterAggregate.from_rows(
+        cluster.id,
+        cluster.state,
+        cluster.doc,
+        [(m.id, m.role, m.state, m.doc) for m in machines],
+    )
+    traceparent = cluster.doc.get(telemetry.TRACEPARENT_KEY)
+    return Loaded(
+        aggregate,
+        cluster.version,
+        {m.id: m.version for m in machines},
+        {m.id: (m.state, m.doc) for m in machines},
+        traceparent if isinstance(traceparent, str) else None,
+    )

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 
 from opentelemetry import trace
@@ -47,26 +47,19 @@ class OutboxRelay:
         self._keep_inbox = keep_inbox
         self._purge_interval = purge_interval_s
 
-    async def publish(self, messages: Sequence[OutboxMessage], *, mark_later: bool = False) -> int:
-        """Publish concurrently (each confirmed), then mark the published rows sent.
-
-        ``mark_later``: leave the marking to the store's next write (the engine's next batch,
-        or the sweep loop's flush within ``sweep_interval_s``) instead of a transaction now.
-        """
+    async def publish(self, messages: Sequence[OutboxMessage]) -> int:
+        """Publish concurrently (each confirmed), then mark the published rows sent."""
         if not messages:
             return 0
-        results = await asyncio.gather(
-            *(self._publish_one(m) for m in messages), return_exceptions=True
-        )
+        publish = self._publish_one if tracing_enabled() else self._publish_untraced
+        results = await asyncio.gather(*(publish(m) for m in messages), return_exceptions=True)
         sent = [m.seq for m, r in zip(messages, results, strict=True) if r is None and m.seq]
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             log.warning(
                 "outbox publish failed", extra={"failed": len(failed), "error": str(failed[0])}
             )
-        if sent and mark_later:
-            self._store.mark_sent_later(sent)
-        elif sent:
+        if sent:
             try:
                 await self._store.mark_sent(sent)
             except Exception as exc:  # published anyway; a later sweep may send a duplicate
@@ -74,16 +67,16 @@ class OutboxRelay:
         return len(sent)
 
     async def _publish_one(self, message: OutboxMessage) -> None:
-        publish = self._bus.publish_raw(
-            message.exchange, message.routing_key, message.body, message.properties
-        )
-        if not tracing_enabled():  # the row's headers travel as they are
-            await publish
-            return
         # No current span: the publish is parented on the context stored in the row's headers
         # (the transition that wrote it), also when a sweep sends it after a crash.
         with trace.use_span(trace.INVALID_SPAN, end_on_exit=False):
-            await publish
+            await self._publish_untraced(message)
+
+    def _publish_untraced(self, message: OutboxMessage) -> Awaitable[None]:
+        """The row's headers travel as they are (the bus's coroutine: no wrapper to gather)."""
+        return self._bus.publish_raw(
+            message.exchange, message.routing_key, message.body, message.properties
+        )
 
     async def sweep(self, *, older_than: timedelta | None = None) -> int:
         """Publish unsent rows (only those older than ``older_than``), oldest first."""
@@ -107,7 +100,6 @@ class OutboxRelay:
         purged_at = -math.inf
         while True:
             try:
-                await self._store.flush_sent()
                 await self.sweep(older_than=self._grace)
                 if time.monotonic() - purged_at >= self._purge_interval:
                     purged_at = time.monotonic()

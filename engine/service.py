@@ -104,7 +104,7 @@ class EngineService:
             await self.bus.dead_letter(delivery, rejected.reason, error="NotApplicable")
         # Committed: publish with confirms, then the bus acks the batch. A crash in between
         # leaves the rows unsent for the relay's sweep at the next start.
-        await self.relay.publish(result.outbox, mark_later=True)
+        await self.relay.publish(result.outbox)
 
     def _maybe_crash(self, point: str) -> None:
         """Fault injection for the crash tests: die like SIGKILL at a named point."""
@@ -119,10 +119,6 @@ class EngineService:
                 await task
         if self.balancer is not None:
             await self.balancer.stop()
-        try:
-            await self.store.flush_sent()
-        except Exception as exc:  # the rows stay unsent: the next start's sweep sends them again
-            log.warning("outbox rows not marked sent at stop", extra={"error": str(exc)})
 
 
 async def run_forever(settings: Settings, *, role: str = "all") -> None:

@@ -16,7 +16,6 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span
 
 from engine.bus.telemetry import current_headers, extract, tracing_enabled
 from engine.logs import bound
@@ -32,13 +31,14 @@ READY = "ready"  # reached from accepted/provisioning_* = the end of a creation 
 
 
 @contextmanager
-def apply_span(envelope: Envelope, context: Context | None) -> Iterator[Span]:
-    """The span of one message being applied to its aggregate."""
+def apply_span(envelope: Envelope, context: Context | None) -> Iterator[Context | None]:
+    """The span of one message being applied to its aggregate.
+
+    Yields the context to read the outbox rows' trace headers from (``trace_headers``): the
+    new span's (None, the current one) or, with tracing off, the delivery's as it came.
+    """
     if not tracing_enabled():
-        # The no-op tracer's span: the context's current one, made current (same headers).
-        span = trace.get_current_span(context)
-        with trace.use_span(span, end_on_exit=False):
-            yield span
+        yield context  # no span to record, and the headers carry on what the delivery had
         return
     with tracer.start_as_current_span(
         f"apply {envelope.type}",
@@ -49,8 +49,8 @@ def apply_span(envelope: Envelope, context: Context | None) -> Iterator[Span]:
             "clusterbus.trigger": envelope.type,
         },
         record_exception=False,
-    ) as span:
-        yield span
+    ):
+        yield None
 
 
 def transition_spans(outcome: Outcome) -> None:
@@ -73,9 +73,9 @@ def transition_spans(outcome: Outcome) -> None:
             pass
 
 
-def trace_headers() -> dict[str, str]:
-    """The current context as AMQP headers, for an outbox row built now."""
-    return current_headers()
+def trace_headers(context: Context | None = None) -> dict[str, str]:
+    """The context (default: the current one) as AMQP headers, for an outbox row built now."""
+    return current_headers(context)
 
 
 def root_traceparent(stored: str | None, current: dict[str, str] | None = None) -> str | None:
@@ -98,6 +98,8 @@ def committed(
     envelope: Envelope, outcome: Outcome, aggregate: ClusterAggregate | None, now: datetime
 ) -> None:
     """Metrics and one log line per change of a committed message."""
+    if not outcome.changes:
+        return
     with bound(cluster_id=envelope.subject, message_id=envelope.id):
         for change in outcome.changes:
             if change.ignored:

@@ -62,10 +62,10 @@ def inject(headers: MutableMapping[str, Any], context: Context | None = None) ->
     propagate.inject(headers, context=context)
 
 
-def current_headers() -> dict[str, str]:
-    """The current trace context as headers (for outbox rows built inside a span)."""
+def current_headers(context: Context | None = None) -> dict[str, str]:
+    """The trace context (default: the current one) as headers, for outbox rows."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=context)
     return carrier
 
 

@@ -52,16 +52,14 @@ class _Plan:
 
 
 def apply_batch(
-    conn: Connection, steps: Sequence[Step], now: datetime, sent: Sequence[int] = ()
+    conn: Connection, steps: Sequence[Step], now: datetime
 ) -> tuple[list[bool], list[list[int]]]:
-    """Write ``steps`` on ``conn`` (inside its transaction); mark the outbox rows ``sent``.
+    """Write ``steps`` on ``conn`` (inside its transaction).
 
     Returns, per step, whether it was applied (False: duplicate message) and the outbox seqs
     assigned to its messages, in order.
     """
     sql = statements_for(conn)
-    if sent:
-        sql.mark_sent(sent, now)
     applied = _claim_inbox(sql, steps, now)
     live = [step for step, ok in zip(steps, applied, strict=True) if ok]
     cluster_plan = _plan(sql, clusters, "cluster", live, lambda s: s.clusters)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,13 @@ def load(conn: Connection, cluster_id: str) -> tuple[ClusterRow, list[MachineRow
         return None
     query = select(machines).where(machines.c.cluster_id == cluster_id).order_by(machines.c.id)
     return _cluster(found), [_machine(row) for row in conn.execute(query)]
+
+
+def load_many(
+    conn: Connection, cluster_ids: Sequence[str]
+) -> dict[str, tuple[ClusterRow, list[MachineRow]]]:
+    """``load`` for several clusters in one transaction; absent ones are left out."""
+    return {cid: found for cid in cluster_ids if (found := load(conn, cid)) is not None}
 
 
 def list_clusters(conn: Connection) -> list[ClusterRow]:

@@ -21,7 +21,6 @@ class Store:
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
-        self._sent_later: list[int] = []  # see mark_sent_later
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -49,12 +48,7 @@ class Store:
         """
         if not steps:
             return []
-        sent, self._sent_later = self._sent_later, []
-        try:
-            applied, seqs = await self._backend.write(apply_batch, steps, queries.utcnow(), sent)
-        except BaseException:
-            self._sent_later[:0] = sent  # not written: marked with a later write
-            raise
+        applied, seqs = await self._backend.write(apply_batch, steps, queries.utcnow())
         for step, step_seqs in zip(steps, seqs, strict=True):
             if step_seqs:
                 pairs = zip(step.outbox, step_seqs, strict=True)
@@ -64,6 +58,14 @@ class Store:
     async def load(self, cluster_id: str) -> tuple[ClusterRow, list[MachineRow]] | None:
         """The cluster row and its machines (ordered by id), or None."""
         return await self._backend.read(queries.load, cluster_id)
+
+    async def load_many(
+        self, cluster_ids: Sequence[str]
+    ) -> dict[str, tuple[ClusterRow, list[MachineRow]]]:
+        """``load`` for several clusters at once (one transaction); absent ones are left out."""
+        if not cluster_ids:
+            return {}
+        return await self._backend.read(queries.load_many, list(cluster_ids))
 
     async def list_clusters(self) -> list[ClusterRow]:
         return await self._backend.read(queries.list_clusters)
@@ -82,24 +84,6 @@ class Store:
     async def mark_sent(self, seqs: Sequence[int]) -> None:
         if seqs:
             await self._backend.write(mark_sent, seqs, queries.utcnow())
-
-    def mark_sent_later(self, seqs: Sequence[int]) -> None:
-        """Mark these rows sent in the next write transaction (an ``apply`` or ``flush_sent``).
-
-        Saves the engine a transaction per batch. Until then the rows count as unsent: the
-        relay's sweep leaves rows alone for a grace period far longer than the time to the
-        next write, and after a crash it sends them once more (consumers de-duplicate).
-        """
-        self._sent_later.extend(seqs)
-
-    async def flush_sent(self) -> None:
-        """Write what ``mark_sent_later`` holds now (the relay calls it when idle, and at stop)."""
-        sent, self._sent_later = self._sent_later, []
-        try:
-            await self.mark_sent(sent)
-        except BaseException:
-            self._sent_later[:0] = sent
-            raise
 
     async def history(self, cluster_id: str) -> list[HistoryEntry]:
         """Every recorded transition of the cluster and its machines, oldest first."""

@@ -28,7 +28,6 @@ class FlakyStore:
     def __init__(self, failures: int) -> None:
         self.failures = failures
         self.sent: list[int] = []
-        self.later: list[int] = []
         self.purges: list[timedelta] = []
         self.inbox_purges: list[timedelta] = []
         self.unsent_calls = 0
@@ -44,13 +43,6 @@ class FlakyStore:
 
     async def mark_sent(self, seqs: list[int]) -> None:
         self.sent.extend(seqs)
-
-    def mark_sent_later(self, seqs: list[int]) -> None:
-        self.later.extend(seqs)
-
-    async def flush_sent(self) -> None:
-        self.sent.extend(self.later)
-        self.later.clear()
 
     async def purge_outbox(self, older_than: timedelta) -> int:
         self.purges.append(older_than)
@@ -106,24 +98,5 @@ async def test_the_loop_purges_old_sent_rows_now_and_then() -> None:
         await eventually(swept_twice, within=5, what="several sweeps")
         assert store.purges == [timedelta(minutes=5)]  # once at start, then once an hour
         assert store.inbox_purges == [timedelta(days=2)]
-    finally:
-        task.cancel()
-
-
-async def test_rows_marked_later_are_flushed_by_the_loop() -> None:
-    """The engine's fast path leaves the marking to the store's next write; when no batch
-    follows, the sweep loop writes it (well within the grace that keeps the sweep off)."""
-    store, bus = FlakyStore(failures=0), RecordingBus()
-    relay = OutboxRelay(store, bus, sweep_interval_s=0.01)  # type: ignore[arg-type]
-    assert await relay.publish([ROW], mark_later=True) == 1
-    assert store.later == [7] and store.sent == []
-    task = asyncio.create_task(relay.run())
-    try:
-
-        async def flushed() -> bool:
-            return store.sent == [7] and store.later == []
-
-        await eventually(flushed, within=5, what="the held mark flushed")
-        assert bus.published == [("tasks", "network.ensure")]  # published once, not swept
     finally:
         task.cancel()

@@ -56,3 +56,33 @@ async def test_tasks_and_notifications_go_to_their_exchanges_with_catalog_keys(
     headers = [m.properties["headers"] for m in result.outbox]
     assert {h["ce-causationid"] for h in headers} == {create.id}
     assert {h["ce-source"] for h in headers} == {"tests/engine"}
+
+
+def mutates_then_refuses_pki_ready(
+    aggregate: ClusterAggregate | None, message_type: str, data: Any, *, now: datetime
+) -> tuple[ClusterAggregate | None, Outcome]:
+    """Refuses pki.ready as not applicable, after scribbling on the aggregate."""
+    if message_type == "pki.ready" and aggregate is not None:
+        aggregate.failure_reason = "scribbled by a refused message"
+        raise ValueError("not now")
+    return handle(aggregate, message_type, data, now=now)
+
+
+async def test_a_refused_message_leaves_no_trace_in_the_cached_aggregate(store: Store) -> None:
+    """The engine caches aggregates between batches: a refusal must not leave its changes
+    there for the next message to build on (here, in the same batch and in the next one)."""
+    processor = Processor(store, mutates_then_refuses_pki_ready)
+    create = create_command("refused")
+    refused = create.caused("pki.ready", {"cluster_id": "refused"}, source="tests")
+    network = create.caused(
+        "network.ready",
+        {"cluster_id": "refused", "network_id": "n", "subnet_id": "s", "router_id": "r"},
+        source="tests",
+    )
+    first = await processor.process([create, refused])
+    assert [r.envelope.id for r in first.rejected] == [refused.id]
+    second = await processor.process([network])
+    assert second.applied == 1
+    cluster, _ = await store.load("refused") or (None, None)
+    assert cluster is not None and cluster.doc["failure_reason"] is None
+    assert await applied_triggers(store, "refused") == ["cluster.create", "network.ready"]

@@ -184,26 +184,6 @@ async def test_outbox_order_seqs_and_mark_sent(store: Store) -> None:
     assert [m.routing_key for m in await store.unsent_outbox()] == ["b"]
 
 
-async def test_mark_sent_later_rides_on_the_next_write(store: Store) -> None:
-    """Marks held by mark_sent_later are written by the next apply, or by flush_sent; a
-    failed apply keeps them for the next write."""
-    first = step("m1", cluster(0), outbox=[message("a"), message("b")])
-    await store.apply([first])
-    a, b = (m.seq for m in first.outbox)
-    assert a is not None and b is not None
-    store.mark_sent_later([a])
-    assert [m.routing_key for m in await store.unsent_outbox()] == ["a", "b"]  # not yet
-    await store.apply([step("m2", outbox=[message("c")])])
-    assert [m.routing_key for m in await store.unsent_outbox()] == ["b", "c"]
-    store.mark_sent_later([b])
-    with pytest.raises(VersionConflict):
-        await store.apply([step("m3", cluster(7))])  # wrong version: nothing written
-    assert [m.routing_key for m in await store.unsent_outbox()] == ["b", "c"]
-    await store.flush_sent()
-    assert [m.routing_key for m in await store.unsent_outbox()] == ["c"]
-    await store.flush_sent()  # nothing held: no-op
-
-
 async def test_history_in_order(store: Store) -> None:
     entries = [
         HistoryEntry("demo", None, "none", "accepted", "cluster.create", "m1"),
