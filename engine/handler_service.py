@@ -11,10 +11,14 @@ module applies the one retry policy of the system:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
@@ -56,12 +60,21 @@ class HandlerRunner:
         self._deps = deps
         self._source = source
         self._error_limit = error_limit
+        self._one_at_a_time = KeyedLocks()
 
     async def on_task(self, delivery: Delivery) -> None:
         task = delivery.envelope
         handler = self._table.get(task.type)
         if handler is None:
             raise UnknownMessageType(f"no handler for task type {task.type!r}")
+        # The same task may arrive twice (an outbox row re-sent after a crash, a re-emitted
+        # task): run in parallel, both copies would look for the resource, find none and
+        # create two. One after the other, the second finds what the first made.
+        async with self._one_at_a_time.hold(task_key(task)):
+            await self._run(delivery, handler)
+
+    async def _run(self, delivery: Delivery, handler: Handler) -> None:
+        task = delivery.envelope
         started = time.perf_counter()
         outcome = "failed"
         with (
@@ -140,6 +153,36 @@ class HandlerRunner:
         if machine_id:
             data["machine_id"] = machine_id
         return event, data
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+def task_key(task: Envelope) -> str:
+    """What makes two deliveries the same task: its type and data (the poll counter aside)."""
+    data = {k: v for k, v in task.data.items() if k != "attempt"}
+    return f"{task.type} {orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()}"
 
 
 def attempt_of(data: dict[str, Any]) -> int:
