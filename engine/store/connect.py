@@ -15,6 +15,8 @@ transaction by a backend:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -33,10 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_INTERVAL_S = 0.5
 _READ_ONLY = "clusterbus_read_only"  # execution option: SQLite opens a deferred BEGIN
 _NO_WAIT = "clusterbus_no_wait"  # execution option: BEGIN IMMEDIATE fails at once if locked
+_BUSY_TIMEOUT = "clusterbus_busy_timeout_ms"  # in a pooled connection's info: its current one
 _PG_MIGRATION_LOCK = 0x636C_7573_7465_72  # any constant: serialises concurrent migrators
 
 
@@ -84,7 +89,9 @@ class PostgresBackend:
 
 class SqliteBackend:
     def __init__(self, url: str, threads: int = 3) -> None:
-        if make_url(url).database in (None, "", ":memory:"):
+        in_memory = make_url(url).database in (None, "", ":memory:")
+        self._wal = not in_memory  # in memory: no WAL, and no second thread on its connection
+        if in_memory:
             # One shared connection, or every pooled connection would see its own empty database.
             threads = 1
             self.engine = create_sync_engine(
@@ -100,6 +107,8 @@ class SqliteBackend:
         # One writer at a time per process: SQLite allows one anyway, and queueing here is
         # cheaper than SQLite's busy handler, which sleeps in steps of up to 100 ms.
         self._write_lock = asyncio.Lock()
+        self._written = False  # since the last checkpoint
+        self._checkpointer: asyncio.Task[None] | None = None
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run the write transaction on the event loop's thread if the write lock is free at
@@ -111,13 +120,41 @@ class SqliteBackend:
         messages per second inline. Waiting for another process's lock must not block the
         loop, hence the fallback.
         """
+        self._written = True
+        if self._checkpointer is None and self._wal:
+            self._checkpointer = asyncio.create_task(self._checkpoints(), name="sqlite-wal")
         async with self._write_lock:
             try:
                 return self._transaction(False, fn, args, wait=False)
             except OperationalError as exc:
-                if getattr(exc.orig, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                # Busy anywhere in it: the inline transaction was rolled back; run it again.
+                code = getattr(exc.orig, "sqlite_errorcode", None)
+                if code is None or code & 0xFF != sqlite3.SQLITE_BUSY:  # extended codes too
                     raise
             return await self._run(False, fn, args)
+
+    async def _checkpoints(self) -> None:
+        """Copy the WAL into the database file from a pool thread, after writes.
+
+        A checkpoint writes and syncs the database file: milliseconds that SQLite's automatic
+        checkpoint (off, see _install_sqlite_hooks) would spend inside a commit, on the loop.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            if self._written:
+                self._written = False
+                try:
+                    await loop.run_in_executor(self._pool, self._checkpoint)
+                except Exception as exc:  # the WAL grows a little longer; next time
+                    log.warning("WAL checkpoint failed", extra={"error": str(exc)})
+
+    def _checkpoint(self) -> None:
+        raw = self.engine.raw_connection()  # no transaction: a checkpoint cannot run in one
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            raw.close()
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._run(True, fn, args)
@@ -135,6 +172,12 @@ class SqliteBackend:
                 return fn(conn, *args)
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+            if self._written:
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._checkpoint)
         await asyncio.to_thread(self._pool.shutdown, wait=True)
         self.engine.dispose()
 
@@ -148,30 +191,33 @@ def _install_sqlite_hooks(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver must not emit its own BEGIN
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        record.info[_BUSY_TIMEOUT] = SQLITE_BUSY_TIMEOUT_MS
         _ensure_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")  # SqliteBackend._checkpoints does it
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
-        if options.get(_READ_ONLY, False):
-            conn.exec_driver_sql("BEGIN")
-        elif options.get(_NO_WAIT, False):
-            # Fail with SQLITE_BUSY at once instead of sleeping in the busy handler. Only
-            # BEGIN IMMEDIATE waits: in WAL mode nothing after it needs another lock.
-            conn.exec_driver_sql("PRAGMA busy_timeout = 0")
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            finally:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only, no_wait = options.get(_READ_ONLY, False), options.get(_NO_WAIT, False)
+        # no_wait: fail with SQLITE_BUSY at once instead of sleeping in the busy handler (the
+        # caller then retries the whole transaction where waiting is harmless).
+        _set_busy_timeout(conn, 0 if no_wait and not read_only else SQLITE_BUSY_TIMEOUT_MS)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _set_busy_timeout(conn: Connection, ms: int) -> None:
+    """Per database connection, and only when it changes: a PRAGMA per transaction costs."""
+    info = conn.connection.info
+    if info.get(_BUSY_TIMEOUT) != ms:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
+        info[_BUSY_TIMEOUT] = ms
 
 
 def _ensure_wal(cursor: Any, *, within_s: float = 10.0) -> None:

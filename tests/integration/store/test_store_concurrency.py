@@ -140,3 +140,21 @@ async def test_sqlite_write_waits_for_another_process_without_blocking_the_loop(
     finally:
         other.close()
         await store.close()
+
+
+async def test_sqlite_wal_is_checkpointed_off_the_loop(tmp_path: Path) -> None:
+    """SQLite's own checkpoint is off (it would run inside a commit, on the event loop); the
+    backend's checkpointer copies the WAL into the database file soon after writes."""
+    db = tmp_path / "store.db"
+    store = await Store.open(f"sqlite+aiosqlite:///{db}")
+    try:
+        big = ClusterRow("big", "accepted", 0, {"blob": "x" * 300_000})
+        written = db.stat().st_size
+        assert await store.apply([Step("engine", "m-big", clusters=[big])]) == [True]
+
+        async def copied_into_the_database_file() -> bool:
+            return db.stat().st_size > written + 250_000
+
+        await eventually(copied_into_the_database_file, within=10, what="a WAL checkpoint")
+    finally:
+        await store.close()
