@@ -18,6 +18,13 @@ from datetime import timedelta
 from opentelemetry import trace
 
 from engine.bus import Bus
+from engine.bus.delivery import (
+    H_ERROR,
+    H_ORIGINAL_EXCHANGE,
+    H_ORIGINAL_ROUTING_KEY,
+    H_QUEUE,
+    H_REASON,
+)
 from engine.bus.telemetry import tracing_enabled
 from engine.store import OutboxMessage, Store
 
@@ -52,7 +59,13 @@ class OutboxRelay:
         if not messages:
             return 0
         publish = self._publish_one if tracing_enabled() else self._publish_untraced
-        results = await asyncio.gather(*(publish(m) for m in messages), return_exceptions=True)
+        results = await asyncio.gather(
+            *(
+                publish(m) if self._bus.knows_exchange(m.exchange) else self._park(m)
+                for m in messages
+            ),
+            return_exceptions=True,
+        )
         sent = [m.seq for m, r in zip(messages, results, strict=True) if r is None and m.seq]
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
@@ -77,6 +90,26 @@ class OutboxRelay:
         return self._bus.publish_raw(
             message.exchange, message.routing_key, message.body, message.properties
         )
+
+    async def _park(self, message: OutboxMessage) -> None:
+        """A row for an exchange this topology does not have goes to the dead-letter exchange.
+
+        Published as it is, the broker's 404 would close the publisher channel and, with other
+        publishes in flight on it, the whole connection; and the sweep would retry it forever.
+        (Rows written under another CLUSTERBUS_TOPOLOGY_PREFIX, say.) `clusterbus dlq` shows it.
+        """
+        reason = f"outbox row for an exchange this topology does not have: {message.exchange}"
+        log.error("outbox row dead-lettered", extra={"seq": message.seq, "reason": reason})
+        headers = {
+            **(message.properties.get("headers") or {}),
+            H_REASON: reason,
+            H_ERROR: "UnknownExchange",
+            H_ORIGINAL_EXCHANGE: message.exchange,
+            H_ORIGINAL_ROUTING_KEY: message.routing_key,
+            H_QUEUE: "outbox",
+        }
+        properties = {**message.properties, "headers": headers}
+        await self._bus.publish_raw("dlx", message.routing_key, message.body, properties)
 
     async def sweep(self, *, older_than: timedelta | None = None) -> int:
         """Publish unsent rows (only those older than ``older_than``), oldest first."""

@@ -71,6 +71,7 @@ class Bus:
         self.name = name  # shown as connection_name in rabbitmqctl and the management UI
         self._reconnect_interval_s = reconnect_interval_s
         self.topology: Topology = topo.build_topology(settings)
+        self._exchange_names = frozenset(spec.name for spec in self.topology.exchanges)
         self._decoder = decoder
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
@@ -155,6 +156,10 @@ class Bus:
             full = self.names.exchange(exchange)
         key = routing_key or registry.routing_key_for(envelope)
         await self.publisher.publish(envelope, full, key, headers)
+
+    def knows_exchange(self, exchange: str) -> bool:
+        """Whether ``exchange`` (a kind or a full name) is one this topology declares."""
+        return self.names.exchange(exchange) in self._exchange_names
 
     async def publish_raw(
         self, exchange: str, routing_key: str, body: bytes, properties: Mapping[str, Any]

@@ -62,6 +62,9 @@ class RecordingBus:
     ) -> None:
         self.published.append((exchange, routing_key))
 
+    def knows_exchange(self, exchange: str) -> bool:
+        return True
+
 
 async def test_the_sweep_loop_survives_a_store_outage() -> None:
     store, bus = FlakyStore(failures=3), RecordingBus()

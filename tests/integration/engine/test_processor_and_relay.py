@@ -58,6 +58,33 @@ async def test_periodic_sweep_leaves_fresh_rows_to_the_fast_path(store: Store, b
     assert await store.unsent_outbox() == []
 
 
+@pytest.mark.rabbitmq
+async def test_a_row_for_an_unknown_exchange_is_dead_lettered_not_published(
+    store: Store, bus: Bus
+) -> None:
+    """Rows written under another topology prefix: published as they are, the broker's 404
+    would close the channel (and with publishes in flight, the connection) on every sweep."""
+    stray = await Processor(store, handle, exchange_prefix="elsewhere").process(
+        [create_command("stray")]
+    )
+    good = await Processor(store, handle, exchange_prefix=bus.names.prefix).process(
+        [create_command("good")]
+    )
+    relay = OutboxRelay(store, bus)
+    async with TapQueue(bus, "dlx") as dead, TapQueue(bus, "tasks") as tasks:
+        assert await relay.sweep() == len(stray.outbox) + len(good.outbox)
+
+        async def arrived() -> bool:
+            return len(dead.messages) == len(stray.outbox) and "network.ensure" in tasks.types()
+
+        await eventually(arrived, what="the stray rows dead-lettered, the good ones published")
+    assert {m.headers["x-clusterbus-error"] for m in dead.messages} == {"UnknownExchange"}
+    assert {m.headers["x-clusterbus-original-exchange"] for m in dead.messages} == {
+        m.exchange for m in stray.outbox
+    }
+    assert await store.unsent_outbox() == []
+
+
 async def test_every_notification_the_engine_writes_passes_the_published_contract(
     store: Store,
 ) -> None:
