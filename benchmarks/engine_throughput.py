@@ -81,17 +81,19 @@ def _event(cluster: str) -> Envelope:
     return envelope_for("pki.ready", cluster, {"cluster_id": cluster}, source="bench")
 
 
-async def _wait_depth(channel: AbstractChannel, queue: str, n: int) -> None:
-    """Poll the sink queue until it holds ``n`` messages.
+async def _wait_depth(channel: AbstractChannel, queue: str, n: int, within_s: float = 300) -> None:
+    """Poll the sink queue until it holds ``n`` messages; fail after ``within_s``.
 
     On one channel opened before the clock starts: a connection per poll would cost the
     engine's process CPU it otherwise spends on messages.
     """
-    while True:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
         declared = await channel.declare_queue(queue, passive=True)
         if int(declared.declaration_result.message_count or 0) >= n:
             return
         await asyncio.sleep(0.05)
+    raise TimeoutError(f"{queue} did not reach {n} messages in {within_s} s")
 
 
 async def engine_rate(settings: Settings, n: int, clusters: int) -> float:

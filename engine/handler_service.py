@@ -175,9 +175,6 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    def __len__(self) -> int:
-        return len(self._locks)
-
 
 def task_key(task: Envelope) -> str:
     """What makes two deliveries the same task: its type and data (the poll counter aside)."""

@@ -126,7 +126,10 @@ class Processor:
                 duplicates += 1
                 continue
             seen.add(envelope.id)
-            state = loaded.get(envelope.subject) or await self._load_one(envelope.subject)
+            state = (
+                loaded.get(envelope.subject)
+                or (await self._load({envelope.subject}))[envelope.subject]
+            )
             with telemetry.apply_span(envelope, context) as trace_context:
                 try:
                     aggregate, outcome = self._decide(
@@ -183,18 +186,16 @@ class Processor:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    async def _load_one(self, cluster_id: str) -> Loaded:
-        rows = await self._store.load_many([cluster_id])
-        return _loaded(rows[cluster_id]) if cluster_id in rows else Loaded(None)
-
     async def _take_aggregates(self, cluster_ids: set[str]) -> dict[str, Loaded]:
         """The batch's aggregates: out of the cache, the others loaded in one read."""
         taken = {cid: state for cid in cluster_ids if (state := self._cache.pop(cid, None))}
-        missing = sorted(cluster_ids - taken.keys())
-        rows = await self._store.load_many(missing) if missing else {}
-        for cid in missing:
-            taken[cid] = _loaded(rows[cid]) if cid in rows else Loaded(None)
-        return taken
+        missing = cluster_ids - taken.keys()
+        return {**taken, **(await self._load(missing) if missing else {})}
+
+    async def _load(self, cluster_ids: set[str]) -> dict[str, Loaded]:
+        """From the store, in one read; a cluster it does not have is ``Loaded(None)``."""
+        rows = await self._store.load_many(sorted(cluster_ids))
+        return {cid: _loaded(rows[cid]) if cid in rows else Loaded(None) for cid in cluster_ids}
 
     def _step(
         self,

@@ -18,13 +18,7 @@ from datetime import timedelta
 from opentelemetry import trace
 
 from engine.bus import Bus
-from engine.bus.delivery import (
-    H_ERROR,
-    H_ORIGINAL_EXCHANGE,
-    H_ORIGINAL_ROUTING_KEY,
-    H_QUEUE,
-    H_REASON,
-)
+from engine.bus.delivery import dead_letter_headers
 from engine.bus.telemetry import tracing_enabled
 from engine.store import OutboxMessage, Store
 
@@ -102,11 +96,13 @@ class OutboxRelay:
         log.error("outbox row dead-lettered", extra={"seq": message.seq, "reason": reason})
         headers = {
             **(message.properties.get("headers") or {}),
-            H_REASON: reason,
-            H_ERROR: "UnknownExchange",
-            H_ORIGINAL_EXCHANGE: message.exchange,
-            H_ORIGINAL_ROUTING_KEY: message.routing_key,
-            H_QUEUE: "outbox",
+            **dead_letter_headers(
+                reason,
+                "UnknownExchange",
+                exchange=message.exchange,
+                routing_key=message.routing_key,
+                queue="outbox",
+            ),
         }
         properties = {**message.properties, "headers": headers}
         await self._bus.publish_raw("dlx", message.routing_key, message.body, properties)

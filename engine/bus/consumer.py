@@ -22,7 +22,8 @@ For every delivery on a queue:
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Literal
 
 from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry import trace
@@ -112,12 +113,12 @@ class AckPolicy:
         slots: list[int] = []
         traced = telemetry.tracing_enabled()
         for m, span in zip(messages, spans, strict=True):
-            context = telemetry.context_of(span)
-            if traced:  # a poison message's dead-letter publish is a child of this span
-                with trace.use_span(span, end_on_exit=False):
-                    prepared = await self._prepare(m, context)
-            else:
-                prepared = await self._prepare(m, context)
+            # Traced, a poison message's dead-letter publish is a child of this span.
+            scope: AbstractContextManager[Any] = (
+                trace.use_span(span, end_on_exit=False) if traced else nullcontext()
+            )
+            with scope:
+                prepared = await self._prepare(m, telemetry.context_of(span))
             if isinstance(prepared, Delivery):
                 slots.append(len(outcomes))
                 deliveries.append(prepared)

@@ -102,15 +102,22 @@ def dead_letter_properties(
     """Properties of the copy of ``message`` sent to P.dlx: its own, plus why and whence."""
     props = copy_properties(message)
     props["headers"].update(
-        {
-            H_REASON: reason[:MAX_REASON],
-            H_ERROR: error,
-            H_ORIGINAL_EXCHANGE: exchange,
-            H_ORIGINAL_ROUTING_KEY: routing_key,
-            H_QUEUE: queue,
-        }
+        dead_letter_headers(reason, error, exchange=exchange, routing_key=routing_key, queue=queue)
     )
     return props
+
+
+def dead_letter_headers(
+    reason: str, error: str, *, exchange: str, routing_key: str, queue: str
+) -> dict[str, str]:
+    """The headers that say why a message was dead-lettered and where it came from."""
+    return {
+        H_REASON: reason[:MAX_REASON],
+        H_ERROR: error,
+        H_ORIGINAL_EXCHANGE: exchange,
+        H_ORIGINAL_ROUTING_KEY: routing_key,
+        H_QUEUE: queue,
+    }
 
 
 def encodable(value: Any) -> Any:

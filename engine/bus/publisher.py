@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, DeliveryMode
 from aio_pika.message import encode_expiration
@@ -92,17 +91,6 @@ class Publisher:
         n = topology.names
         # Nobody has to listen to notifications: publishing there is not mandatory.
         self._optional = frozenset({n.notifications})
-
-    async def publish_message(
-        self,
-        exchange: str,
-        routing_key: str,
-        message: aio_pika.Message,
-        *,
-        mandatory: bool | None = None,
-    ) -> None:
-        """Publish an aio-pika message and wait for the broker's confirm."""
-        await self.send(exchange, routing_key, message.body, message.properties, mandatory)
 
     async def send(
         self,

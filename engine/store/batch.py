@@ -72,10 +72,6 @@ def apply_batch(
     return applied, [next(it) if ok else [] for ok in applied]
 
 
-def mark_sent(conn: Connection, seqs: Sequence[int], now: datetime) -> None:
-    statements_for(conn).mark_sent(seqs, now)
-
-
 def _claim_inbox(sql: Statements, steps: Sequence[Step], now: datetime) -> list[bool]:
     """Insert the inbox keys; a key already there (or repeated in the batch) is a duplicate."""
     firsts: dict[tuple[str, str], int] = {}

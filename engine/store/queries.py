@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.engine import Row
 
-from engine.store.batch_sql import dialect_insert
+from engine.store.batch_sql import dialect_insert, statements_for
 from engine.store.rows import ClusterRow, HistoryEntry, MachineRow, OutboxMessage
 from engine.store.schema import clusters, history, inbox, machines, outbox, secrets
 
@@ -66,6 +66,10 @@ def metric_counts(
         int(unsent),
         _utc(oldest) if oldest is not None else None,
     )
+
+
+def mark_sent(conn: Connection, seqs: Sequence[int], now: datetime) -> None:
+    statements_for(conn).mark_sent(seqs, now)
 
 
 def history_of(conn: Connection, cluster_id: str) -> list[HistoryEntry]:

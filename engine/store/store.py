@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from engine.store import leases, queries
-from engine.store.batch import apply_batch, mark_sent
+from engine.store.batch import apply_batch
 from engine.store.connect import Backend, open_backend, upgrade
 from engine.store.rows import ClusterRow, HistoryEntry, MachineRow, OutboxMessage, Step
 
@@ -83,7 +83,7 @@ class Store:
 
     async def mark_sent(self, seqs: Sequence[int]) -> None:
         if seqs:
-            await self._backend.write(mark_sent, seqs, queries.utcnow())
+            await self._backend.write(queries.mark_sent, seqs, queries.utcnow())
 
     async def history(self, cluster_id: str) -> list[HistoryEntry]:
         """Every recorded transition of the cluster and its machines, oldest first."""

@@ -30,8 +30,8 @@ async def dead_letters(bus: Bus) -> int:
 async def test_dlq_list_keeps_the_poison_and_replay_resends_to_the_origin(
     settings: Settings, bus: Bus, client: ClusterClient, engine: ClusterbusProcess
 ) -> None:
-    poison = aio_pika.Message(b"{not json", message_id="poison-1", headers={"ce-subject": "p"})
-    await bus.publisher.publish_message(bus.names.commands, "cluster.create", poison)
+    poison = {"message_id": "poison-1", "headers": {"ce-subject": "p"}}
+    await bus.publisher.publish_raw(bus.names.commands, "cluster.create", b"{not json", poison)
     await eventually(lambda: _at_least(bus, 1), what="the poison in the dead-letter queue")
 
     listed = await cli(settings, "dlq", "list")
@@ -49,8 +49,7 @@ async def test_dlq_list_keeps_the_poison_and_replay_resends_to_the_origin(
     props["headers"].update({H_REASON: "engine was down", H_ERROR: "Test",
                              H_ORIGINAL_EXCHANGE: bus.names.commands,
                              H_ORIGINAL_ROUTING_KEY: "cluster.create"})  # fmt: skip
-    message = aio_pika.Message(good.body(), **props)
-    await bus.publisher.publish_message(bus.names.dlx, "cluster.create", message)
+    await bus.publisher.publish_raw(bus.names.dlx, "cluster.create", good.body(), props)
     await eventually(lambda: _at_least(bus, 2), what="two dead letters")
 
     replayed = await cli(settings, "dlq", "replay", good.id)
